@@ -1,0 +1,5 @@
+"""CLI commands: sender_cmds."""
+
+from __future__ import annotations
+
+COMMANDS: list = []
