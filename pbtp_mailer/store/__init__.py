@@ -1,0 +1,227 @@
+"""The subscriber store: one facade over lists, subscribers and suppressions.
+
+``Store.open(config)`` (or ``Store(engine)``) migrates the database and
+offers the calls the CLI, the unsubscribe server and the dispatcher need.
+The dispatcher uses only ``get_list``, ``recipients``, ``is_suppressed``,
+``suppressed_among``, ``suppress``, ``engine`` and ``metadata``; its ledger
+tables live in the same database (see ``migrations.py`` to add them).
+
+Every write runs in one transaction: nothing is ever half applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from sqlalchemy import Engine, MetaData, select
+
+from ..errors import StoreError
+from . import subscribers as _subs
+from . import suppression as _sup
+from .db import open_engine, write_transaction
+from .migrations import migrate
+from .schema import memberships, metadata, subscribers, suppressions
+from .subscribers import (
+    InvalidAddress,
+    ListCounts,
+    MailingList,
+    Recipient,
+    SubscriberDetails,
+    normalize_email,
+)
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .csvimport import ImportReport
+    from .suppression import SuppressReport
+
+__all__ = [
+    "Store",
+    "MailingList",
+    "Recipient",
+    "ListCounts",
+    "SubscriberDetails",
+    "InvalidAddress",
+    "normalize_email",
+]
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Lists, subscribers and suppressions in one SQL database."""
+
+    def __init__(self, engine: Engine, *, clock: Clock = _utcnow, owns_engine: bool = False,
+                 run_migrations: bool = True) -> None:
+        self.engine = engine
+        self.metadata: MetaData = metadata
+        self.clock = clock
+        self._owns_engine = owns_engine
+        if run_migrations:
+            try:
+                migrate(engine)
+            except BaseException:
+                if owns_engine:
+                    engine.dispose()
+                raise
+
+    @classmethod
+    def open(cls, config: Config, *, clock: Clock = _utcnow) -> Store:
+        """Open (and migrate) the database named by the config."""
+        return cls(open_engine(config.database_url), clock=clock, owns_engine=True)
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Clock = _utcnow) -> Store:
+        return cls(open_engine(url), clock=clock, owns_engine=True)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lists ---------------------------------------------------------------
+
+    def get_list(self, name: str) -> MailingList:
+        """The list called ``name``; ``UnknownListError`` names the known ones."""
+        with self.engine.connect() as conn:
+            return _subs.get_list(conn, name)
+
+    def all_lists(self) -> list[MailingList]:
+        with self.engine.connect() as conn:
+            return _subs.all_lists(conn)
+
+    def list_counts(self) -> list[ListCounts]:
+        with self.engine.connect() as conn:
+            return _subs.list_counts(conn)
+
+    def create_list(self, name: str, description: str = "") -> MailingList:
+        with write_transaction(self.engine) as conn:
+            return _subs.create_list(conn, name, description, self.clock())
+
+    def delete_list(self, name: str) -> int:
+        with write_transaction(self.engine) as conn:
+            return _subs.delete_list(conn, name)
+
+    # -- subscribers ---------------------------------------------------------
+
+    def add_subscriber(self, list_name: str, email: str, *, name: str | None = None,
+                       attrs: Mapping[str, str] | None = None, resubscribe: bool = False,
+                       source: str = "cli") -> str:
+        try:
+            with write_transaction(self.engine) as conn:
+                return _subs.add_subscriber(conn, list_name, email, self.clock(), name=name,
+                                            attrs=attrs, resubscribe=resubscribe, source=source)
+        except InvalidAddress as exc:
+            raise StoreError(str(exc)) from None
+
+    def remove_subscriber(self, list_name: str, email: str) -> None:
+        with write_transaction(self.engine) as conn:
+            _subs.remove_subscriber(conn, list_name, email, self.clock())
+
+    def subscriber(self, email: str) -> SubscriberDetails:
+        with self.engine.connect() as conn:
+            return _subs.subscriber_details(conn, email)
+
+    def recipients(self, list_name: str, *, batch_size: int = 1000) -> Iterator[Recipient]:
+        """Current subscribers of the list who are not suppressed, by subscriber id.
+
+        Read in keyset-paginated batches, each in a short transaction, so a
+        100k list never sits in memory and a long send never holds a read
+        transaction open (suppressions made meanwhile are seen by later batches).
+        """
+        ml = self.get_list(list_name)
+        last = 0
+        for _ in range(10**9):  # bounded: each pass advances ``last`` or stops
+            q = (
+                select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
+                       subscribers.c.attrs)
+                .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+                .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
+                .where(
+                    memberships.c.list_id == ml.id,
+                    memberships.c.status == "subscribed",
+                    suppressions.c.email_key.is_(None),
+                    subscribers.c.id > last,
+                )
+                .order_by(subscribers.c.id)
+                .limit(batch_size)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            for r in rows:
+                yield Recipient(r.id, ml.id, r.email, r.name,
+                                {str(k): str(v) for k, v in (r.attrs or {}).items()})
+            if len(rows) < batch_size:
+                return
+            last = rows[-1].id
+
+    # -- suppression ---------------------------------------------------------
+
+    def is_suppressed(self, email: str, list_id: int) -> bool:
+        """Unsubscribed from this list or from all, bounced or complained (two index lookups)."""
+        with self.engine.connect() as conn:
+            return _sup.is_suppressed(conn, email, list_id)
+
+    def suppressed_among(self, emails: Sequence[str], list_id: int) -> set[str]:
+        with self.engine.connect() as conn:
+            return _sup.suppressed_among(conn, emails, list_id)
+
+    def suppress(self, email: str, reason: str, *, list_id: int | None = None,
+                 source: str = "") -> bool:
+        """Record an unsubscribe, bounce or complaint (idempotent); True if it changed anything."""
+        with write_transaction(self.engine) as conn:
+            return _sup.suppress(conn, email, reason, self.clock(), list_id=list_id,
+                                 source=source)
+
+    def unsubscribe(self, email: str, list_name: str | None = None, *,
+                    source: str = "cli") -> bool:
+        """Unsubscribe from one list (by name) or, without a list, from all lists."""
+        with write_transaction(self.engine) as conn:
+            list_id = _subs.get_list(conn, list_name).id if list_name is not None else None
+            return _sup.suppress(conn, email, "unsubscribed", self.clock(), list_id=list_id,
+                                 source=source)
+
+    def member(self, subscriber_id: int, list_id: int) -> tuple[str, MailingList] | None:
+        """``(email, list)`` for a token's ids, or None when no such membership exists."""
+        from .schema import lists
+
+        q = (
+            select(subscribers.c.email, lists.c.id, lists.c.name, lists.c.description)
+            .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+            .join(lists, lists.c.id == memberships.c.list_id)
+            .where(subscribers.c.id == subscriber_id, lists.c.id == list_id)
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        if r is None:
+            return None
+        return r.email, MailingList(r.id, r.name, r.description or "")
+
+    def import_suppressions(self, path: str | Path, reason: str) -> SuppressReport:
+        with write_transaction(self.engine) as conn:
+            return _sup.import_suppressions(conn, Path(path), reason, self.clock())
+
+    # -- CSV -----------------------------------------------------------------
+
+    def import_csv(self, list_name: str, path: str | Path, *, dry_run: bool = False,
+                   strict: bool = False) -> ImportReport:
+        from .csvimport import import_csv
+
+        return import_csv(self, list_name, Path(path), dry_run=dry_run, strict=strict)
+
+    def export_csv(self, list_name: str, out: IO[str]) -> int:
+        from .csvimport import export_csv
+
+        return export_csv(self, list_name, out)

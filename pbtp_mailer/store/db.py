@@ -1,0 +1,94 @@
+"""Engine creation: one SQLAlchemy ``Engine`` per database URL.
+
+SQLite is the embedded default and gets the pragmas a small multi-process
+tool needs (WAL so the unsubscribe server can read while a dispatch writes,
+foreign keys, a busy timeout instead of instant "database is locked",
+``synchronous=NORMAL`` which is safe under WAL). Python's ``sqlite3`` module
+commits implicitly around DDL, so transactions are begun by hand here:
+that is what makes migrations all-or-nothing. A connection carrying the
+execution option ``immediate=True`` begins with ``BEGIN IMMEDIATE`` so a
+writer takes the write lock up front instead of failing on upgrade.
+
+``postgresql://`` and ``postgres://`` URLs are routed to psycopg 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from ..errors import StoreError
+
+__all__ = ["open_engine", "safe_url", "write_transaction"]
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _normalise_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def open_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; for a SQLite file, its folder is created first."""
+    url = _normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        if not parsed.database.startswith("file:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        hint = 'pip install "psycopg[binary]"' if parsed.get_backend_name() == "postgresql" else None
+        raise StoreError(f"{safe_url(url)}: no database driver ({exc})", hint=hint) from None
+    if is_sqlite:
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see below)
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that takes the write lock at once (SQLite)."""
+    with engine.connect() as conn:
+        conn.execution_options(immediate=True)
+        with conn.begin():
+            yield conn

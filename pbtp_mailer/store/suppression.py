@@ -1,0 +1,222 @@
+"""Who must not be mailed: list-level unsubscribes and address-level suppressions.
+
+Two places hold "do not send": ``memberships.status = 'unsubscribed'`` for one
+list, and a ``suppressions`` row (bounced, complained, or unsubscribed from
+all lists) for the address everywhere. Both checks are primary-key or
+unique-index lookups, because the dispatcher asks again right before each
+send. A suppression is never downgraded: complained > bounced >
+unsubscribed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, select, update
+
+from ..errors import Problem, StoreError
+from .schema import SUPPRESSION_REASONS, lists, memberships, subscribers, suppressions
+from .subscribers import (
+    InvalidAddress,
+    email_key,
+    ensure_subscriber,
+    normalize_email,
+    record_history,
+)
+
+__all__ = [
+    "suppress",
+    "is_suppressed",
+    "suppressed_among",
+    "SuppressReport",
+    "import_suppressions",
+]
+
+_RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+_CHUNK = 500
+
+
+def _check_reason(reason: str) -> None:
+    if reason not in SUPPRESSION_REASONS:
+        raise StoreError(
+            f"unknown suppression reason {reason!r} (known: {', '.join(SUPPRESSION_REASONS)})"
+        )
+
+
+def suppress(
+    conn: Connection,
+    email: str,
+    reason: str,
+    now: datetime,
+    *,
+    list_id: int | None = None,
+    source: str = "",
+    detail: str = "",
+) -> bool:
+    """Record a suppression; returns whether anything changed (it is idempotent).
+
+    ``reason='unsubscribed'`` with a ``list_id`` is a list-level unsubscribe;
+    everything else applies to the address on all lists.
+    """
+    _check_reason(reason)
+    key = email_key(email)
+    list_name = None
+    if list_id is not None:
+        list_name = conn.execute(
+            select(lists.c.name).where(lists.c.id == list_id)
+        ).scalar_one_or_none()
+        if list_name is None:
+            raise StoreError(f"unknown list id {list_id}")
+    if reason == "unsubscribed" and list_id is not None:
+        changed = _unsubscribe_from_list(conn, email, key, list_id, now)
+    else:
+        current = conn.execute(
+            select(suppressions.c.reason).where(suppressions.c.email_key == key)
+        ).scalar_one_or_none()
+        changed = current is None or _RANK[reason] > _RANK[current]
+        if current is None:
+            conn.execute(suppressions.insert().values(
+                email_key=key, reason=reason, source=source, created_at=now))
+        elif changed:
+            conn.execute(
+                update(suppressions)
+                .where(suppressions.c.email_key == key)
+                .values(reason=reason, source=source, created_at=now)
+            )
+    if changed:
+        record_history(conn, [dict(
+            email_key=key, list_name=list_name,
+            status=reason if list_id is not None or reason != "unsubscribed"
+            else "unsubscribed-all",
+            source=source, detail=detail, changed_at=now,
+        )])
+    return changed
+
+
+def _unsubscribe_from_list(conn: Connection, email: str, key: str, list_id: int,
+                           now: datetime) -> bool:
+    sid = conn.execute(
+        select(subscribers.c.id).where(subscribers.c.email_key == key)
+    ).scalar_one_or_none()
+    if sid is None:
+        try:
+            email, key = normalize_email(email)
+        except InvalidAddress as exc:
+            raise StoreError(str(exc)) from None
+        sid = ensure_subscriber(conn, email, key, now)
+    status = conn.execute(
+        select(memberships.c.status).where(
+            memberships.c.subscriber_id == sid, memberships.c.list_id == list_id
+        )
+    ).scalar_one_or_none()
+    if status == "unsubscribed":
+        return False
+    if status is None:
+        # Not a member (yet): remember the wish so an import cannot add them.
+        conn.execute(memberships.insert().values(
+            subscriber_id=sid, list_id=list_id, status="unsubscribed", changed_at=now))
+    else:
+        conn.execute(
+            update(memberships)
+            .where(memberships.c.subscriber_id == sid, memberships.c.list_id == list_id)
+            .values(status="unsubscribed", changed_at=now)
+        )
+    return True
+
+
+def is_suppressed(conn: Connection, email: str, list_id: int) -> bool:
+    """Unsubscribed from this list or from all, bounced or complained."""
+    key = email_key(email)
+    if conn.execute(
+        select(suppressions.c.email_key).where(suppressions.c.email_key == key)
+    ).first() is not None:
+        return True
+    q = (
+        select(memberships.c.status)
+        .join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
+        .where(subscribers.c.email_key == key, memberships.c.list_id == list_id)
+    )
+    return conn.execute(q).scalar_one_or_none() == "unsubscribed"
+
+
+def suppressed_among(conn: Connection, emails: Sequence[str], list_id: int) -> set[str]:
+    """The members of ``emails`` (as given) that ``is_suppressed`` would refuse."""
+    by_key: dict[str, list[str]] = {}
+    for e in emails:
+        by_key.setdefault(email_key(e), []).append(e)
+    keys = list(by_key)
+    hit: set[str] = set()
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i:i + _CHUNK]
+        hit.update(conn.execute(
+            select(suppressions.c.email_key).where(suppressions.c.email_key.in_(chunk))
+        ).scalars())
+        hit.update(conn.execute(
+            select(subscribers.c.email_key)
+            .join(memberships, subscribers.c.id == memberships.c.subscriber_id)
+            .where(
+                subscribers.c.email_key.in_(chunk),
+                memberships.c.list_id == list_id,
+                memberships.c.status == "unsubscribed",
+            )
+        ).scalars())
+    return {e for k in hit for e in by_key.get(k, ())}
+
+
+@dataclass
+class SuppressReport:
+    file: str
+    reason: str
+    rows: int = 0
+    added: int = 0
+    unchanged: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+
+
+_EMAIL_COLUMNS = ("email", "email address", "email_address", "e-mail", "address", "recipient")
+
+
+def import_suppressions(conn: Connection, path: Path, reason: str, now: datetime,
+                        *, display: str | None = None) -> SuppressReport:
+    """Suppress every valid address of a provider export (CSV, or one address a line)."""
+    from .csvimport import read_table
+
+    _check_reason(reason)
+    name = display or str(path)
+    table = read_table(path, display=name, header_required=False)
+    col = None
+    header_is_data = False
+    lowered = [h.strip().lower() for h in table.header]
+    for cand in _EMAIL_COLUMNS:
+        if cand in lowered:
+            col = lowered.index(cand)
+            break
+    if col is None:
+        if any("@" in h for h in table.header):
+            col = next(i for i, h in enumerate(table.header) if "@" in h)
+            header_is_data = True
+        else:
+            table.fail(1, f"no e-mail column (found: {', '.join(table.header)}); "
+                          f"name it one of: {', '.join(_EMAIL_COLUMNS)}")
+    report = SuppressReport(file=name, reason=reason)
+    rows = table.rows
+    if header_is_data:
+        rows = [(1, table.header), *rows]
+    for line, cells in rows:
+        raw = cells[col] if col < len(cells) else ""
+        if not raw.strip():
+            continue
+        report.rows += 1
+        try:
+            email, _ = normalize_email(raw)
+        except InvalidAddress as exc:
+            report.rejected.append(Problem(name, line, None, "", str(exc)))
+            continue
+        if suppress(conn, email, reason, now, source="suppress-import", detail=name):
+            report.added += 1
+        else:
+            report.unchanged += 1
+    return report
