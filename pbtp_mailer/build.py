@@ -1,0 +1,111 @@
+"""``pbtp-mailer build``: one issue file to email.html, email.txt, message.eml and web.html.
+
+Validation and composition finish before anything is written; the files are
+written into a temporary folder and moved into place, so a failed build
+leaves the previous output untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compose import Rendition, compose
+from .config import Config
+from .issue import Issue, load_issue
+from .message import MessageTemplate, Personal
+
+__all__ = ["SAMPLE_RECIPIENT", "BuildResult", "sample_personal", "build_issue", "warnings_for"]
+
+SAMPLE_RECIPIENT = "reader@example.org"
+GMAIL_CLIP_BUDGET = 90_000
+
+
+@dataclass
+class BuildResult:
+    issue: Issue
+    rendition: Rendition
+    folder: Path
+    files: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def sample_personal(config: Config) -> Personal:
+    """The stand-in recipient of built previews (no real token: nobody is subscribed)."""
+    base = config.newsletter.unsubscribe_base_url
+    token = "SAMPLE-TOKEN"
+    mailto = config.newsletter.unsubscribe_mailto
+    return Personal(
+        email=SAMPLE_RECIPIENT,
+        name="Sample Reader",
+        unsubscribe_url=f"{base}{token}",
+        unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe%20{token}" if mailto else None,
+    )
+
+
+def warnings_for(issue: Issue, rendition: Rendition) -> list[str]:
+    out = []
+    size = len(rendition.html.encode("utf-8"))
+    if size > GMAIL_CLIP_BUDGET:
+        out.append(f"{issue.place()}: HTML is {size:,} bytes; Gmail clips messages near 102 KB "
+                   f"(budget {GMAIL_CLIP_BUDGET:,})")
+    if len(issue.subject) > 78:
+        out.append(f"{issue.place('subject')}: subject: {len(issue.subject)} characters; "
+                   "inboxes cut it near 78")
+    if not 40 <= len(issue.preheader) <= 100:
+        out.append(f"{issue.place('preheader')}: preheader: {len(issue.preheader)} characters; "
+                   "aim for 40-100")
+    return out
+
+
+def build_issue(path: str | os.PathLike[str], config: Config,
+                out_dir: str | os.PathLike[str] = "build") -> BuildResult:
+    issue = load_issue(path)
+    rendition = compose(issue, config)
+    personal = sample_personal(config)
+    template = MessageTemplate(rendition, config.newsletter)
+    values = template.values(personal)
+    html = _fill(rendition.html, values, escape=True)
+    text = _fill(rendition.text, values, escape=False)
+    eml = template.render(personal)
+    outputs = {
+        "email.html": html.encode("utf-8"),
+        "email.txt": text.encode("utf-8"),
+        "message.eml": eml,
+        "web.html": rendition.web_html.encode("utf-8"),
+    }
+    final = Path(out_dir) / issue.id
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{issue.id}.", dir=final.parent))
+    try:
+        for name, data in outputs.items():
+            (tmp / name).write_bytes(data)
+        if final.exists():
+            old = final.with_name(f".{issue.id}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildResult(
+        issue=issue,
+        rendition=rendition,
+        folder=final,
+        files={name: len(data) for name, data in outputs.items()},
+        warnings=warnings_for(issue, rendition),
+    )
+
+
+def _fill(source: str, values: dict[str, str], *, escape: bool) -> str:
+    import html as _html
+
+    from .message import _SLOT_RE
+
+    return _SLOT_RE.sub(lambda m: _html.escape(values[m.group(1)]) if escape
+                        else values[m.group(1)], source)

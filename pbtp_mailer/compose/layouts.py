@@ -1,0 +1,97 @@
+"""Layout folders: Jinja2-templated MJML, rendered with autoescape and StrictUndefined.
+
+A layout is a folder under ``layouts/`` holding ``email.mjml.j2`` and its
+partials. Only layout files are templates; issue content reaches them as
+data (escaped strings, or Markup we rendered from Markdown ourselves).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..errors import ComposeError
+
+__all__ = ["SLOT_PREFIX", "SLOT_SUFFIX", "Slots", "layout_dirs", "known_layouts", "render_mjml"]
+
+ENTRY = "email.mjml.j2"
+SLOT_PREFIX = "@@PBTP:"
+SLOT_SUFFIX = "@@"
+_PACKAGE_LAYOUTS = Path(__file__).resolve().parents[2] / "layouts"
+
+
+class Slots:
+    """Per-recipient values, rendered as markers that the message builder fills in."""
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return f"{SLOT_PREFIX}{name}{SLOT_SUFFIX}"
+
+    def attr(self, key: str) -> str:
+        """A subscriber attribute (a CSV column), e.g. ``slot.attr('institution')``."""
+        return f"{SLOT_PREFIX}attr.{key}{SLOT_SUFFIX}"
+
+
+def layout_dirs(base_dir: Path | None) -> list[Path]:
+    dirs = []
+    if base_dir is not None and (base_dir / "layouts").is_dir():
+        dirs.append(base_dir / "layouts")
+    if _PACKAGE_LAYOUTS.is_dir() and _PACKAGE_LAYOUTS not in dirs:
+        dirs.append(_PACKAGE_LAYOUTS)
+    return dirs
+
+
+def known_layouts(base_dir: Path | None) -> list[str]:
+    names: set[str] = set()
+    for d in layout_dirs(base_dir):
+        names.update(p.parent.name for p in d.glob(f"*/{ENTRY}"))
+    return sorted(names)
+
+
+@lru_cache(maxsize=16)
+def _environment(folder: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=True,
+    )
+
+
+def find_layout(name: str, base_dir: Path | None) -> Path | None:
+    for d in layout_dirs(base_dir):
+        if (d / name / ENTRY).is_file():
+            return d / name
+    return None
+
+
+def render_mjml(folder: Path, context: dict[str, Any]) -> str:
+    """Render a layout's MJML; template errors name the layout file and line."""
+    env = _environment(folder)
+    try:
+        return env.get_template(ENTRY).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = Path(exc.filename or (folder / (exc.name or ENTRY)))
+        raise ComposeError(f"{where}:{exc.lineno}: layout syntax error: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:
+        raise ComposeError(f"{folder}: layout file not found: {exc.name}") from None
+    except jinja2.UndefinedError as exc:
+        raise ComposeError(f"{folder}: {_template_place(exc)}layout uses an undefined value: "
+                           f"{exc.message}") from None
+
+
+def _template_place(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    place = ""
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith(".j2"):
+            place = f"{Path(name).name}:{tb.tb_lineno}: "
+        tb = tb.tb_next
+    return place

@@ -1,0 +1,113 @@
+"""Compose an issue once: Jinja2 -> MJML -> mjml-python -> premailer, plus plain text.
+
+The result, a ``Rendition``, holds the HTML and text with per-recipient
+slot markers (see ``layouts.Slots``); ``message.MessageTemplate`` turns it
+into bytes per recipient without composing again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from markupsafe import Markup
+
+from ..config import Config
+from ..errors import ComposeError
+from ..issue import Issue
+from . import inline, markdown
+from .layouts import Slots, find_layout, known_layouts, render_mjml
+from .plaintext import issue_text
+
+__all__ = ["Rendition", "compose", "issue_urls"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """An issue composed for e-mail (with slot markers) and for the web (without)."""
+
+    issue_id: str
+    subject: str
+    preheader: str
+    language: str
+    html: str
+    text: str
+    web_html: str
+    web_url: str
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def issue_urls(issue: Issue, config: Config) -> dict[str, str]:
+    archive = config.newsletter.archive_url
+    if not archive.endswith("/"):
+        archive += "/"
+    web = f"{archive}{issue.id}/"
+    read_more = issue.read_more.url if issue.read_more and issue.read_more.url else archive
+    return {"archive": archive, "web": web, "read_more": read_more or archive}
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], T]) -> T:
+    t0 = time.perf_counter()
+    result = fn()
+    timings[name] = timings.get(name, 0.0) + (time.perf_counter() - t0)
+    return result
+
+
+def compose(issue: Issue, config: Config, *, banner: str | None = None) -> Rendition:
+    """Compose ``issue`` with its layout. ``banner`` marks test sends in both parts."""
+    folder = find_layout(issue.layout, config.base_dir)
+    if folder is None:
+        known = ", ".join(known_layouts(config.base_dir)) or "none found"
+        raise ComposeError(f"{issue.place('layout')}: layout: unknown layout "
+                           f"'{issue.layout}' (known: {known})")
+    nl = config.newsletter
+    timings: dict[str, float] = {}
+    urls = issue_urls(issue, config)
+    lang = issue.language or nl.language
+
+    def context(personal: bool) -> dict[str, object]:
+        articles = [
+            {"article": a,
+             "body_html": Markup(markdown.to_html(markdown.parse(a.body, heading_offset=2)))}
+            for a in issue.articles
+        ]
+        rm = issue.read_more
+        rm_html = Markup(markdown.to_html(markdown.parse(rm.text, heading_offset=2))) \
+            if rm and rm.text else ""
+        return {
+            "issue": issue, "nl": nl, "lang": lang, "dir": nl.direction,
+            "articles": articles, "read_more_html": rm_html, "urls": urls,
+            "personal": personal, "banner": banner if personal else None, "slot": Slots(),
+        }
+
+    def html_for(personal: bool, suffix: str) -> str:
+        mjml_src = _timed(timings, "jinja2" + suffix, lambda: render_mjml(folder, context(personal)))
+        raw = _timed(timings, "mjml" + suffix,
+                     lambda: inline.mjml_to_html(mjml_src, layout=issue.layout))
+        raw = inline.fix_preheader(raw)
+        return _timed(timings, "premailer" + suffix, lambda: inline.inline_css(raw))
+
+    html = html_for(True, "")
+    web_html = html_for(False, " (web)")
+    text = _timed(timings, "text", lambda: issue_text(issue, nl, urls, personal=True, banner=banner))
+    return Rendition(
+        issue_id=issue.id,
+        subject=(f"[TEST] {issue.subject}" if banner else issue.subject),
+        preheader=issue.preheader,
+        language=lang,
+        html=html,
+        text=text,
+        web_html=web_html,
+        web_url=urls["web"],
+        timings=timings,
+    )
+
+
+def layouts_root(config: Config) -> Path | None:
+    folder = find_layout("default", config.base_dir)
+    return folder.parent if folder else None
