@@ -188,6 +188,15 @@ class Issue(_Model):
         return self.date_label or self.date.strftime("%B %Y")
 
 
+_PATTERN_HELP = {
+    "doi": "must be a bare DOI such as '10.1200/JCO.22.02553' (no 'https://doi.org/')",
+    "pmid": "must be a PubMed ID of digits only, such as '30080730'",
+    "pmcid": "must be a PubMed Central ID such as 'PMC6360134'",
+    "id": "must be lowercase letters, digits, '.', '_' or '-' (such as '2024-03')",
+    "layout": "must be a layout folder name: lowercase letters, digits, '_' or '-'",
+    "language": "must be a BCP 47 language tag such as 'en' or 'en-US'",
+}
+
 _FRIENDLY = {
     "missing": "field required",
     "list_type": "must be a list",
@@ -230,7 +239,8 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
             f" (known: {', '.join(known)})" if known else "")
         return f"unknown key{hint}"
     if kind == "string_pattern_mismatch":
-        return f"does not match the pattern {err['ctx']['pattern']}"
+        name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+        return _PATTERN_HELP.get(name, f"does not match the pattern {err['ctx']['pattern']}")
     if kind == "too_short" and err.get("ctx", {}).get("min_length") == 1:
         return "must have at least one item"
     if kind in _FRIENDLY:

@@ -111,6 +111,9 @@ def load_located(text: str, file: str) -> Located:
         what = exc.problem or "invalid YAML"
         if exc.context:
             what = f"{exc.context}, {what}"
+        lines = text.splitlines()
+        if 0 < line <= len(lines) and lines[line - 1][col - 1: col] == "\t":
+            what += " (a tab: YAML is indented with spaces, not tabs)"
         builder.out.problems.append(Problem(file, line, col, "", f"YAML syntax: {what}"))
         return builder.out
     except yaml.YAMLError as exc:  # e.g. reader errors for control characters

@@ -1,0 +1,62 @@
+"""Shared fixtures: the shipped config and the March 2024 issue, composed once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARCH = ROOT / "issues" / "2024-03.yaml"
+SEED = ROOT.parent / "shared" / "seeds" / "000_25379c8423f0f3f1.txt"
+TEST_SECRET = "test-secret-0123456789abcdef0123456789"
+
+
+@pytest.fixture(scope="session")
+def config():
+    from pbtp_mailer.config import load_config
+
+    return load_config(ROOT / "pbtp-mailer.toml", environ={"PBTP_MAILER_SECRET": TEST_SECRET})
+
+
+@pytest.fixture(scope="session")
+def march(config):
+    from pbtp_mailer.issue import load_issue
+
+    return load_issue(MARCH)
+
+
+@pytest.fixture(scope="session")
+def rendition(config, march):
+    from pbtp_mailer.compose import compose
+
+    return compose(march, config)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, config):
+    """The March issue built once, as an editor would with `pbtp-mailer build`."""
+    from pbtp_mailer.build import build_issue
+
+    out = tmp_path_factory.mktemp("build")
+    return build_issue(MARCH, config, out)
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A scratch copy of the project's config, issues and layouts, as the working directory."""
+    shutil.copy(ROOT / "pbtp-mailer.toml", tmp_path / "pbtp-mailer.toml")
+    shutil.copytree(ROOT / "issues", tmp_path / "issues")
+    shutil.copytree(ROOT / "layouts", tmp_path / "layouts")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PBTP_MAILER_CONFIG", raising=False)
+    monkeypatch.delenv("PBTP_MAILER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PBTP_MAILER_SECRET", TEST_SECRET)
+    return tmp_path
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("PBTP_CHROMIUM", "/usr/bin/chromium")
+    return path if Path(path).exists() else None
