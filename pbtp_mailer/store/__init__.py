@@ -209,6 +209,18 @@ class Store:
             return None
         return r.email, MailingList(r.id, r.name, r.description or "")
 
+    def unsubscribe_member(self, subscriber_id: int, list_id: int, *,
+                           source: str) -> tuple[str, MailingList, bool] | None:
+        """Unsubscribe a token's membership: ``(email, list, changed)``, None if unknown."""
+        found = self.member(subscriber_id, list_id)
+        if found is None:
+            return None
+        email, ml = found
+        with write_transaction(self.engine) as conn:
+            changed = _sup.suppress(conn, email, "unsubscribed", self.clock(), list_id=ml.id,
+                                    source=source)
+        return email, ml, changed
+
     def import_suppressions(self, path: str | Path, reason: str) -> SuppressReport:
         with write_transaction(self.engine) as conn:
             return _sup.import_suppressions(conn, Path(path), reason, self.clock())

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from ..errors import StoreError
 
-__all__ = ["open_engine", "safe_url", "write_transaction"]
+__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -92,3 +92,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(immediate=True)
         with conn.begin():
             yield conn
+
+
+def insert_ignore(conn: Connection, table: Table, *keys: str) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` for SQLite and PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    raise StoreError(f"database {conn.dialect.name!r} is not supported (SQLite or PostgreSQL)")

@@ -336,7 +336,10 @@ def subscriber_details(conn: Connection, raw_email: str) -> SubscriberDetails:
             .order_by(lists.c.name)
         )
         for r in conn.execute(q):
-            mems.append((r.name, sup.reason if sup is not None else r.status, r.changed_at))
+            if sup is not None:
+                mems.append((r.name, sup.reason, sup.created_at))
+            else:
+                mems.append((r.name, r.status, r.changed_at))
     return SubscriberDetails(
         email=row.email if row is not None else key,
         name=row.name if row is not None else None,

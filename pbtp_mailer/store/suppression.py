@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, select, update
 
 from ..errors import Problem, StoreError
+from .csvfile import read_table
 from .schema import SUPPRESSION_REASONS, lists, memberships, subscribers, suppressions
 from .subscribers import (
     InvalidAddress,
@@ -182,11 +183,9 @@ _EMAIL_COLUMNS = ("email", "email address", "email_address", "e-mail", "address"
 def import_suppressions(conn: Connection, path: Path, reason: str, now: datetime,
                         *, display: str | None = None) -> SuppressReport:
     """Suppress every valid address of a provider export (CSV, or one address a line)."""
-    from .csvimport import read_table
-
     _check_reason(reason)
     name = display or str(path)
-    table = read_table(path, display=name, header_required=False)
+    table = read_table(path, display=name)
     col = None
     header_is_data = False
     lowered = [h.strip().lower() for h in table.header]

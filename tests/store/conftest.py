@@ -90,3 +90,19 @@ def cli_env(tmp_path: Path, config_path: Path) -> dict[str, str | None]:
     if os.environ.get("PBTP_TEST_POSTGRES_URL"):
         env["PBTP_MAILER_DATABASE_URL"] = database_url(tmp_path)
     return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path, cli_env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch):
+    """Run ``pbtp-mailer ARGS`` in tmp_path through CliRunner; returns the Result."""
+    from click.testing import CliRunner
+
+    from pbtp_mailer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(main, list(args), env=cli_env, input=input, catch_exceptions=False)
+
+    return run

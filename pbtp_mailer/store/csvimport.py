@@ -1,0 +1,284 @@
+"""CSV import into a list, and export of a list with each member's status.
+
+Import is two phases. First every row is checked in Python (address syntax
+with email-validator, no DNS; CR/LF; duplicates by lower-cased address), so
+each rejected row is reported as ``FILE:LINE: reason``. Then the good rows
+are applied in one transaction with bulk ``executemany`` statements: new
+subscribers, profile updates, new memberships and their history rows.
+
+An import never resubscribes: an address that unsubscribed from the list,
+or is suppressed (bounced, complained, unsubscribed from all), is reported
+as skipped. Re-importing the same file changes nothing. ``strict`` turns
+any rejected row into a refusal of the whole file; ``dry_run`` does the
+work and rolls it back, so its counts are exact.
+
+Columns: ``email`` (required), ``name``, and any others, kept as attributes
+(keys lower-cased, non-alphanumerics turned into ``_``) for layouts. The
+``status`` and ``changed_at`` columns that ``export`` writes are ignored on
+import, so an export can be imported elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, select, update
+
+from ..errors import ImportFileError, Problem
+from .csvfile import read_table
+from .db import insert_ignore
+from .schema import memberships, status_history, subscribers, suppressions
+from .subscribers import InvalidAddress, check_text, normalize_email
+
+if TYPE_CHECKING:
+    from . import Store
+
+__all__ = ["ImportReport", "SkippedRow", "import_csv", "export_csv", "attribute_key"]
+
+IGNORED_COLUMNS = ("status", "changed_at")
+_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    file: str
+    list_name: str
+    dry_run: bool = False
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[SkippedRow] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Row:
+    line: int
+    email: str
+    key: str
+    name: str | None
+    attrs: dict[str, str]
+
+
+def attribute_key(header: str) -> str:
+    return re.sub(r"[^0-9a-z_]+", "_", header.strip().lower()).strip("_")
+
+
+def _columns(table: Any) -> tuple[int, int | None, dict[int, str]]:
+    """(email column, name column, {column: attribute key}) from the header."""
+    header = list(table.header)
+    while header and not header[-1]:
+        header.pop()  # Excel's trailing empty columns
+    keys: dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = attribute_key(h)
+        if not key:
+            table.fail(table.header_line, f"column {i + 1} has no name")
+        if key in keys:
+            table.fail(table.header_line, f"column {h!r} appears twice")
+        keys[key] = i
+    if "email" not in keys:
+        table.fail(table.header_line,
+                   f"no 'email' column (found: {', '.join(h for h in header if h)})")
+    attrs = {i: k for k, i in keys.items()
+             if k not in ("email", "name") and k not in IGNORED_COLUMNS}
+    return keys["email"], keys.get("name"), attrs
+
+
+def _check_rows(table: Any, report: ImportReport) -> list[_Row]:
+    email_col, name_col, attr_cols = _columns(table)
+    width = len(table.header)
+    seen: dict[str, int] = {}
+    good: list[_Row] = []
+    for line, cells in table.rows:
+        report.rows += 1
+
+        def reject(msg: str, line: int = line) -> None:
+            report.rejected.append(Problem(table.name, line, None, "", msg))
+
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            reject(f"{len(cells)} fields, but the header has {width}")
+            continue
+        cells = cells + [""] * (width - len(cells))
+        try:
+            email, key = normalize_email(cells[email_col])
+            name = check_text(cells[name_col], "name") if name_col is not None else None
+        except InvalidAddress as exc:
+            reject(str(exc))
+            continue
+        if key in seen:
+            reject(f"duplicate of line {seen[key]} ({email})")
+            continue
+        seen[key] = line
+        attrs = {k: cells[i].strip() for i, k in attr_cols.items() if cells[i].strip()}
+        good.append(_Row(line, email, key, name, attrs))
+    return good
+
+
+def _chunks(items: list[str]) -> Any:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = False,
+               strict: bool = False, display: str | None = None) -> ImportReport:
+    """Import ``path`` into ``list_name``; see the module docstring for the rules."""
+    ml = store.get_list(list_name)
+    table = read_table(path, display=display or str(path))
+    report = ImportReport(file=table.name, list_name=ml.name, dry_run=dry_run)
+    good = _check_rows(table, report)
+    if strict and report.rejected:
+        raise ImportFileError(report.rejected)
+    now = store.clock()
+    with store.engine.connect() as conn:
+        conn.execution_options(immediate=True)
+        trans = conn.begin()
+        try:
+            _apply(conn, ml, good, report, now)
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    return report
+
+
+def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
+    keys = [r.key for r in good]
+    existing: dict[str, Any] = {}
+    suppressed: dict[str, str] = {}
+    for chunk in _chunks(keys):
+        for r in conn.execute(
+            select(subscribers.c.id, subscribers.c.email_key, subscribers.c.name,
+                   subscribers.c.attrs).where(subscribers.c.email_key.in_(chunk))
+        ):
+            existing[r.email_key] = r
+        for r in conn.execute(
+            select(suppressions.c.email_key, suppressions.c.reason)
+            .where(suppressions.c.email_key.in_(chunk))
+        ):
+            suppressed[r.email_key] = r.reason
+    members = dict(conn.execute(
+        select(memberships.c.subscriber_id, memberships.c.status)
+        .where(memberships.c.list_id == ml.id)
+    ).tuples().all())
+
+    new = [r for r in good if r.key not in existing]
+    if new:
+        conn.execute(insert_ignore(conn, subscribers, "email_key"), [
+            dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
+                 created_at=now, updated_at=now) for r in new])
+        for chunk in _chunks([r.key for r in new]):
+            for r in conn.execute(
+                select(subscribers.c.id, subscribers.c.email_key, subscribers.c.name,
+                       subscribers.c.attrs).where(subscribers.c.email_key.in_(chunk))
+            ):
+                existing[r.email_key] = r
+    new_keys = {r.key for r in new}
+
+    changes = []
+    new_members = []
+    history = []
+    for row in good:
+        cur = existing[row.key]
+        reason = suppressed.get(row.key)
+        status = members.get(cur.id)
+        if reason is not None:
+            why = "unsubscribed from all lists" if reason == "unsubscribed" else reason
+            report.skipped.append(SkippedRow(row.line, row.email, why))
+            continue
+        if status == "unsubscribed":
+            report.skipped.append(SkippedRow(row.line, row.email,
+                                             f"unsubscribed from {ml.name!r}"))
+            continue
+        changed = False
+        if row.key not in new_keys:
+            merged = {**(cur.attrs or {}), **row.attrs}
+            name = row.name or cur.name
+            if merged != (cur.attrs or {}) or name != cur.name:
+                changes.append(dict(b_id=cur.id, b_name=name, b_attrs=merged))
+                changed = True
+        if status is None:
+            new_members.append(dict(subscriber_id=cur.id, list_id=ml.id,
+                                    status="subscribed", changed_at=now))
+            history.append(dict(email_key=row.key, list_name=ml.name, status="subscribed",
+                                source="import", detail=report.file, changed_at=now))
+            report.added += 1
+        elif changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    if changes:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == bindparam("b_id"))
+            .values(name=bindparam("b_name"), attrs=bindparam("b_attrs"), updated_at=now),
+            changes,
+        )
+    if new_members:
+        conn.execute(insert_ignore(conn, memberships, "subscriber_id", "list_id"), new_members)
+    if history:
+        conn.execute(status_history.insert(), history)
+
+
+def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 5000) -> int:
+    """Write every member of the list (any status) as CSV; return the number of rows."""
+    ml = store.get_list(list_name)
+
+    def batches() -> Any:
+        last = 0
+        for _ in range(10**9):  # bounded: ``last`` grows every pass
+            q = (
+                select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
+                       subscribers.c.attrs, memberships.c.status, memberships.c.changed_at,
+                       suppressions.c.reason, suppressions.c.created_at)
+                .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+                .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
+                .where(memberships.c.list_id == ml.id, subscribers.c.id > last)
+                .order_by(subscribers.c.id)
+                .limit(batch_size)
+            )
+            with store.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if rows:
+                yield rows
+            if len(rows) < batch_size:
+                return
+            last = rows[-1].id
+
+    attr_keys: set[str] = set()
+    for rows in batches():
+        for r in rows:
+            attr_keys.update((r.attrs or {}).keys())
+    columns = sorted(attr_keys - {"email", "name", *IGNORED_COLUMNS})
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["email", "name", "status", "changed_at", *columns])
+    count = 0
+    for rows in batches():
+        for r in rows:
+            status, since = (r.reason, r.created_at) if r.reason else (r.status, r.changed_at)
+            attrs = r.attrs or {}
+            writer.writerow([r.email, r.name or "", status, _iso(since),
+                             *(attrs.get(k, "") for k in columns)])
+            count += 1
+    return count
+
+
+def _iso(value: Any) -> str:
+    text = value.isoformat(timespec="seconds") if value is not None else ""
+    return text.replace("+00:00", "Z") if text.endswith("+00:00") else (
+        text + "Z" if text and value.tzinfo is None else text)

@@ -1,0 +1,80 @@
+"""Unsubscribe tokens: opaque, per (subscriber, list), signed, never expiring.
+
+A token is base64url (no padding) of the packed subscriber and list ids
+followed by the first 16 bytes (128 bits) of an HMAC-SHA256 over them,
+keyed with ``$PBTP_MAILER_SECRET``: 32 characters of ``[A-Za-z0-9_-]``.
+It carries no date on purpose: CAN-SPAM wants the opt-out to work for at
+least 30 days, and an old newsletter in an archive should still let its
+reader leave. Rotating the secret is the only way to invalidate tokens.
+
+The signature is checked with ``hmac.compare_digest`` (constant time). A
+valid signature only proves *we* made the token; whether the membership
+still exists is the store's business (unknown -> 404).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import re
+import struct
+from hashlib import sha256
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from .errors import TokenError
+
+if TYPE_CHECKING:
+    from .config import Newsletter
+
+__all__ = ["make_token", "read_token", "unsubscribe_urls", "TOKEN_RE", "TOKEN_LENGTH"]
+
+_PACK = struct.Struct(">II")
+_MAC_BYTES = 16
+_DOMAIN = b"pbtp-mailer/unsubscribe/v1\0"
+TOKEN_LENGTH = 32  # base64url of 8 + 16 bytes
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def _mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, _DOMAIN + payload, sha256).digest()[:_MAC_BYTES]
+
+
+def make_token(secret: bytes, subscriber_id: int, list_id: int) -> str:
+    """The unsubscribe token for one subscriber on one list."""
+    if not secret:
+        raise TokenError("no secret to sign unsubscribe tokens with")
+    if not (0 < subscriber_id < 2**32 and 0 < list_id < 2**32):
+        raise TokenError(f"ids out of range for a token: {subscriber_id}, {list_id}")
+    payload = _PACK.pack(subscriber_id, list_id)
+    raw = payload + _mac(secret, payload)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def read_token(secret: bytes, token: str) -> tuple[int, int]:
+    """``(subscriber_id, list_id)`` of a token we signed; ``TokenError`` otherwise."""
+    if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+        raise TokenError("malformed unsubscribe token")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenError("malformed unsubscribe token") from None
+    payload, mac = raw[:_PACK.size], raw[_PACK.size:]
+    if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise TokenError("invalid unsubscribe token")
+    subscriber_id, list_id = _PACK.unpack(payload)
+    return subscriber_id, list_id
+
+
+def unsubscribe_urls(newsletter: Newsletter, token: str) -> tuple[str, str | None]:
+    """``(https URL, mailto URL or None)`` for List-Unsubscribe and the footer link."""
+    base = newsletter.unsubscribe_base_url
+    https = base + ("" if base.endswith("/") else "/") + token
+    mailto = None
+    if newsletter.unsubscribe_mailto:
+        from email.utils import parseaddr
+
+        addr = parseaddr(newsletter.unsubscribe_mailto)[1]
+        mailto = f"mailto:{quote(addr, safe='@')}?subject={quote('unsubscribe ' + token)}"
+    return https, mailto
