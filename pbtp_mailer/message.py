@@ -24,6 +24,8 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.utils import format_datetime, formataddr
 
 from .compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
@@ -62,7 +64,7 @@ def check_header_value(name: str, value: str) -> str:
 
 def _fold(name: str, value: str) -> bytes:
     check_header_value(name, value)
-    return _POLICY.fold(name, value).encode("ascii")
+    return _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
 
 
 def _qp(text: str) -> bytes:
@@ -175,9 +177,15 @@ class MessageTemplate:
         check_header_value("To", p.email)
         if p.name:
             check_header_value("To", p.name)
-            to = formataddr((p.name, p.email), charset="utf-8")
-            to_line = f"To: {to}\r\n".encode("ascii") if len(to) < 70 and to.isascii() \
-                else _fold("To", to)
+            to = formataddr((p.name, p.email)) if p.name.isascii() else ""
+            if to and len(to) <= 74:
+                to_line = f"To: {to}\r\n".encode("ascii")
+            else:
+                try:
+                    address = Address(display_name=p.name, addr_spec=p.email)
+                except (ValueError, IndexError, HeaderParseError) as exc:
+                    raise HeaderError(f"{p.email}: cannot be used in To: {exc}") from None
+                to_line = _POLICY.header_factory("To", address).fold(policy=_POLICY).encode("ascii")
         else:
             to_line = f"To: {p.email}\r\n".encode("ascii")
         msgid = p.message_id or new_message_id(self.rendition.issue_id, self.domain)
