@@ -75,7 +75,7 @@ def build_issue(path: str | os.PathLike[str], config: Config,
         "email.html": html.encode("utf-8"),
         "email.txt": text.encode("utf-8"),
         "message.eml": eml,
-        "web.html": rendition.web_html.encode("utf-8"),
+        "web.html": (rendition.web_html or "").encode("utf-8"),
     }
     final = Path(out_dir) / issue.id
     final.parent.mkdir(parents=True, exist_ok=True)

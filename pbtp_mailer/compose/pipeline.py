@@ -37,7 +37,7 @@ class Rendition:
     language: str
     html: str
     text: str
-    web_html: str
+    web_html: str | None
     web_url: str
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -58,8 +58,10 @@ def _timed(timings: dict[str, float], name: str, fn: Callable[[], T]) -> T:
     return result
 
 
-def compose(issue: Issue, config: Config, *, banner: str | None = None) -> Rendition:
-    """Compose ``issue`` with its layout. ``banner`` marks test sends in both parts."""
+def compose(issue: Issue, config: Config, *, banner: str | None = None,
+            web: bool = True) -> Rendition:
+    """Compose ``issue`` with its layout. ``banner`` marks test sends in both parts;
+    ``web=False`` skips the browser version (dispatch does not need it)."""
     folder = find_layout(issue.layout, config.base_dir)
     if folder is None:
         known = ", ".join(known_layouts(config.base_dir)) or "none found"
@@ -93,7 +95,7 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None) -> Rendi
         return _timed(timings, "premailer" + suffix, lambda: inline.inline_css(raw))
 
     html = html_for(True, "")
-    web_html = html_for(False, " (web)")
+    web_html = html_for(False, " (web)") if web else None
     text = _timed(timings, "text", lambda: issue_text(issue, nl, urls, personal=True, banner=banner))
     return Rendition(
         issue_id=issue.id,
