@@ -7,6 +7,7 @@ listed on stderr); 2 nothing done (bad file, unknown list, --strict).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -144,7 +145,7 @@ def lists_export(app: AppContext, name: str, output: str | None) -> None:
     """Write the members of NAME as CSV: email, name, status, changed_at, attributes."""
     with _open(app) as store:
         if output is None:
-            store.export_csv(name, click.get_text_stream("stdout"))
+            store.export_csv(name, sys.stdout)
             return
         with open(output, "w", encoding="utf-8", newline="") as fh:
             count = store.export_csv(name, fh)

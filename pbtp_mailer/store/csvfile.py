@@ -128,7 +128,7 @@ def read_table(path: Path, *, display: str | None = None) -> CsvTable:
     text = _decode(raw, name)
     first = text.lstrip("\ufeff").lstrip("\r\n").split("\n", 1)[0]
     delimiter = sniff_delimiter(first)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     table: CsvTable | None = None
     prev = 0
     with _field_limit(MAX_FIELD_CHARS):
@@ -146,6 +146,8 @@ def read_table(path: Path, *, display: str | None = None) -> CsvTable:
             if "field larger than field limit" in str(exc):
                 msg = (f"a field is longer than {MAX_FIELD_CHARS:,} characters "
                        "(an unclosed quote?); is this really a CSV file?")
+            elif "unexpected end of data" in str(exc):
+                msg = 'a quoted field starting on this line is never closed (a missing ")'
             else:
                 msg = f"not readable as CSV: {exc}"
             raise ImportFileError([Problem(name, where, None, "", msg)]) from None

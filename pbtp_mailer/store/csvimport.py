@@ -172,10 +172,10 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
             .where(suppressions.c.email_key.in_(chunk))
         ):
             suppressed[r.email_key] = r.reason
-    members = dict(conn.execute(
+    members = {sid: status for sid, status in conn.execute(
         select(memberships.c.subscriber_id, memberships.c.status)
         .where(memberships.c.list_id == ml.id)
-    ).tuples().all())
+    )}
 
     new = [r for r in good if r.key not in existing]
     if new:
