@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import ssl
 from collections.abc import Sequence
@@ -196,8 +197,8 @@ class SMTPConnection:
         except ssl.SSLError as exc:
             raise SendPermanentError(f"{self.place}: TLS failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise SendTransientError(
-                f"{self.place}: cannot connect: {exc.strerror or exc}") from None
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise SendTransientError(f"{self.place}: cannot connect: {reason}") from None
         try:
             await self._session()
         except BaseException:

@@ -235,7 +235,7 @@ class FakeSMTPServer:
             kwargs["auth_require_tls"] = self.tls == "starttls"
         self._controller = Controller(
             _Handler(self), hostname=self.host, port=self.port,
-            ssl_context=ssl_context, server_kwargs=kwargs, ready_timeout=10,
+            ssl_context=ssl_context, ready_timeout=10, **kwargs,
         )
         self._controller.start()
         return self
