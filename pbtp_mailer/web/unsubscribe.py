@@ -67,7 +67,7 @@ def is_one_click_body(content_type: str, body: bytes) -> bool:
                               max_num_fields=20)
         except (UnicodeDecodeError, ValueError):
             return False
-        return fields.get("List-Unsubscribe") == ["One-Click"]
+        return [v.strip() for v in fields.get("List-Unsubscribe", [])] == ["One-Click"]
     if kind == "multipart/form-data":
         boundary = header.get_param("boundary")
         if not isinstance(boundary, str) or not boundary:

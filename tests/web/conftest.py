@@ -1,0 +1,96 @@
+"""Fixtures for the unsubscribe endpoint: a store, and the app on a real waitress server."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pbtp_mailer.config import config_from_dict
+from pbtp_mailer.store import Store
+from tests.store.conftest import CONFIG, SECRET, database_url
+from tests.support.browser import browser  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def config(tmp_path: Path):
+    import tomllib
+
+    return config_from_dict(tomllib.loads(CONFIG), tmp_path / "pbtp-mailer.toml",
+                            {"PBTP_MAILER_SECRET": SECRET})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.from_url(database_url(tmp_path))
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@dataclass
+class Served:
+    host: str
+    port: int
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One real HTTP request on a fresh connection: (status, headers, body)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@pytest.fixture
+def served(store: Store, config) -> Iterator[Served]:
+    """make_app() served by waitress on a free 127.0.0.1 port, stopped cleanly after."""
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    from pbtp_mailer.web.unsubscribe import make_app
+
+    app = make_app(store, config.secret(), config.newsletter)
+    server = create_server(app, host="127.0.0.1", port=0, threads=2)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        finally:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+
+    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
+    thread.start()
+    try:
+        yield Served("127.0.0.1", int(server.effective_port))
+    finally:
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive(), "waitress did not stop"
+
+
+@pytest.fixture
+def member(store: Store, config):
+    """(token, list id) for ann@example.org subscribed to 'news'."""
+    from pbtp_mailer.tokens import make_token
+
+    ml = store.create_list("news", "Monthly news")
+    store.add_subscriber("news", "ann@example.org", name="Ann")
+    (rec,) = list(store.recipients("news"))
+    return make_token(config.secret(), rec.subscriber_id, ml.id), ml.id
