@@ -35,6 +35,7 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
+from . import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
 from . import schema
 from .db import write_transaction
 
@@ -91,6 +92,7 @@ MIGRATIONS: list[Migration] = [
         "0001_subscribers",
         create_tables("lists", "subscribers", "memberships", "suppressions", "status_history"),
     ),
+    Migration("0002_ledger", create_tables("dispatches", "deliveries", "runners", "rate_usage")),
 ]
 
 
