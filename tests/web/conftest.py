@@ -17,7 +17,7 @@ from tests.support.browser import browser  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-def config(tmp_path: Path):
+def web_config(tmp_path: Path):
     import tomllib
 
     return config_from_dict(tomllib.loads(CONFIG), tmp_path / "pbtp-mailer.toml",
@@ -56,14 +56,14 @@ class Served:
 
 
 @pytest.fixture
-def served(store: Store, config) -> Iterator[Served]:
+def served(store: Store, web_config) -> Iterator[Served]:
     """make_app() served by waitress on a free 127.0.0.1 port, stopped cleanly after."""
     from waitress import wasyncore
     from waitress.server import create_server
 
     from pbtp_mailer.web.unsubscribe import make_app
 
-    app = make_app(store, config.secret(), config.newsletter)
+    app = make_app(store, web_config.secret(), web_config.newsletter)
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     stop = threading.Event()
 
@@ -86,11 +86,11 @@ def served(store: Store, config) -> Iterator[Served]:
 
 
 @pytest.fixture
-def member(store: Store, config):
+def member(store: Store, web_config):
     """(token, list id) for ann@example.org subscribed to 'news'."""
     from pbtp_mailer.tokens import make_token
 
     ml = store.create_list("news", "Monthly news")
     store.add_subscriber("news", "ann@example.org", name="Ann")
     (rec,) = list(store.recipients("news"))
-    return make_token(config.secret(), rec.subscriber_id, ml.id), ml.id
+    return make_token(web_config.secret(), rec.subscriber_id, ml.id), ml.id

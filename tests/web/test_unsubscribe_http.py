@@ -79,14 +79,15 @@ def test_get_shows_a_page_and_never_unsubscribes(served, store, member) -> None:
 
 
 @pytest.mark.parametrize("kind", ["forged", "truncated", "unknown", "garbage", "empty"])
-def test_bad_tokens_get_404_and_change_nothing(served, store, member, config, kind) -> None:
+def test_bad_tokens_get_404_and_change_nothing(served, store, member, web_config,
+                                               kind) -> None:
     from pbtp_mailer.tokens import make_token
 
     token, list_id = member
     bad = {
         "forged": token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
         "truncated": token[:20],
-        "unknown": make_token(config.secret(), 999, list_id),
+        "unknown": make_token(web_config.secret(), 999, list_id),
         "garbage": "%00%0d%0a../../etc/passwd",
         "empty": "",
     }[kind]

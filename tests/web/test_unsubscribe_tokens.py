@@ -44,17 +44,17 @@ def test_forged_truncated_and_other_secret() -> None:
         read_token(SECRET, other[:11] + tok[11:])
 
 
-def test_unsubscribe_urls(config) -> None:
+def test_unsubscribe_urls(web_config) -> None:
     tok = make_token(SECRET, 5, 6)
-    https, mailto = unsubscribe_urls(config.newsletter, tok)
+    https, mailto = unsubscribe_urls(web_config.newsletter, tok)
     assert https == f"https://news.example.org/pbtp/u/{tok}"
     assert mailto == f"mailto:unsubscribe@example.org?subject=unsubscribe%20{tok}"
 
 
-def test_unsubscribe_urls_without_mailto(config) -> None:
+def test_unsubscribe_urls_without_mailto(web_config) -> None:
     from dataclasses import replace
 
-    nl = replace(config.newsletter, unsubscribe_mailto=None,
+    nl = replace(web_config.newsletter, unsubscribe_mailto=None,
                  unsubscribe_base_url="https://x.example.org/u")
     assert unsubscribe_urls(nl, "T" * 32) == ("https://x.example.org/u/" + "T" * 32, None)
 
