@@ -33,6 +33,7 @@ __all__ = ["Reply", "TLSMode", "SMTPConnection", "ConnectionLost", "dot_stuff",
 CRLF = b"\r\n"
 _QUEUE_ID = re.compile(
     r"(?:queued as|\bid=|\bmessage id:?|\bqueue id:?)\s*<?([\w.@\-+]+)>?", re.IGNORECASE)
+_LINE_DOT = re.compile(rb"\n\.")
 _BARE_ID = re.compile(r"^(?:\d\.\d\.\d\s+)?(?:ok\s+)?([0-9A-Za-z][\w.\-]{7,})$", re.IGNORECASE)
 
 
@@ -65,15 +66,19 @@ class ConnectionLost(Exception):
 
 
 def dot_stuff(data: bytes) -> bytes:
-    """RFC 5321 §4.5.2 transparency plus the end-of-data line, at C speed."""
-    if data.count(b"\n") != data.count(CRLF):
-        # bare LF or CR: normalise so no server sees a smuggled line end
-        data = data.replace(CRLF, b"\n").replace(b"\r", b"\n").replace(b"\n", CRLF)
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
+    """RFC 5321 §4.5.2 transparency plus the end-of-data line, at C speed.
+
+    ``data`` must have CRLF line ends (``Outgoing`` promises it): checking for
+    bare LF here would cost another pass over every body.
+    """
+    # re.split finds "\n" with memchr: ~2x faster than bytes.replace's search
+    parts = _LINE_DOT.split(data)
+    if len(parts) > 1:
+        data = b"\n..".join(parts)
+    if data[:1] == b".":
         data = b"." + data
-    if not data.endswith(CRLF):
-        data += CRLF
+    if data[-2:] != CRLF:
+        return data + b"\r\n.\r\n"
     return data + b".\r\n"
 
 
@@ -120,6 +125,7 @@ class SMTPConnection:
         self.writer: asyncio.StreamWriter | None = None
         self.extensions: dict[str, str] = {}
         self.transactions = 0
+        self._masked = self._secrets()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -133,16 +139,16 @@ class SMTPConnection:
         plain = base64.b64encode(f"\0{self.username}\0{self.password}".encode()).decode()
         return [self.password, base64.b64encode(self.password.encode()).decode(), plain]
 
+    def _timed_out(self, after_data: bool) -> ConnectionLost:
+        return ConnectionLost(f"{self.place}: timed out after {self.timeout:g} s "
+                              "waiting for the server", after_data=after_data)
+
     async def _read_reply(self) -> Reply:
         assert self.reader is not None
         lines: list[str] = []
         for _ in range(1000):  # bounded: a reply of >1000 lines is broken anyway
             try:
-                async with asyncio.timeout(self.timeout):
-                    raw = await self.reader.readline()
-            except TimeoutError:
-                raise ConnectionLost(f"{self.place}: timed out after {self.timeout:g} s "
-                                     "waiting for the server", after_data=True) from None
+                raw = await self.reader.readline()
             except (ConnectionError, OSError) as exc:
                 raise ConnectionLost(f"{self.place}: connection lost: {exc}",
                                      after_data=True) from None
@@ -155,18 +161,17 @@ class SMTPConnection:
                                      after_data=True)
             lines.append(line[4:])
             if len(line) == 3 or line[3] != "-":
-                return Reply(int(line[:3]), mask("\n".join(lines), self._secrets()))
+                text = "\n".join(lines)
+                if self._masked:
+                    text = mask(text, self._masked)
+                return Reply(int(line[:3]), text)
         raise ConnectionLost(f"{self.place}: endless reply", after_data=True)
 
     async def _write(self, data: bytes) -> None:
         assert self.writer is not None
         self.writer.write(data)
         try:
-            async with asyncio.timeout(self.timeout):
-                await self.writer.drain()
-        except TimeoutError:
-            raise ConnectionLost(f"{self.place}: timed out writing to the server",
-                                 after_data=True) from None
+            await self.writer.drain()
         except (ConnectionError, OSError) as exc:
             raise ConnectionLost(f"{self.place}: connection lost: {exc}",
                                  after_data=True) from None
@@ -200,7 +205,12 @@ class SMTPConnection:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise SendTransientError(f"{self.place}: cannot connect: {reason}") from None
         try:
-            await self._session()
+            try:
+                async with asyncio.timeout(self.connect_timeout + self.timeout):
+                    await self._session()
+            except TimeoutError:
+                raise SendTransientError(
+                    f"{self.place}: timed out while greeting, securing or logging in") from None
         except BaseException:
             await self.abort()
             raise
@@ -321,7 +331,8 @@ class SMTPConnection:
         """
         ext = self.extensions
         params = ""
-        if not data.isascii() and "8bitmime" in ext:
+        if "8bitmime" in ext:
+            # declaring 8BITMIME for 7-bit data is harmless and spares a pass over it
             params += " BODY=8BITMIME"
         utf8 = not (mail_from.isascii() and all(r.isascii() for r in rcpt_to))
         if utf8:
@@ -333,48 +344,60 @@ class SMTPConnection:
             params += f" SIZE={len(data)}"
         commands = [f"MAIL FROM:{_addr(mail_from)}{params}"]
         commands += [f"RCPT TO:{_addr(r)}" for r in rcpt_to]
+        # one deadline per transaction, moved on for the body, rather than one per
+        # line: timeouts cost more than the protocol at loopback speed
+        after_data = False
         try:
-            if "pipelining" in ext:
-                await self._write(("\r\n".join(commands) + "\r\nDATA\r\n").encode("utf-8"))
-                mail = await self._read_reply()
-                rcpts = [await self._read_reply() for _ in rcpt_to]
-                data_reply = await self._read_reply()
-            else:
-                mail = await self.command(commands[0])
-                rcpts = []
-                if mail.ok:
-                    for c in commands[1:]:
-                        rcpts.append(await self.command(c))
-                else:
-                    rcpts = [mail] * len(rcpt_to)
-                if mail.ok and any(r.ok for r in rcpts):
-                    data_reply = await self.command("DATA")
-                else:
-                    data_reply = Reply(503, "not sent")
+            async with asyncio.timeout(self.timeout) as deadline:
+                mail, rcpts, data_reply = await self._envelope(commands, len(rcpt_to))
+                accepted = [r.ok for r in rcpts]
+                if not mail.ok:
+                    await self._reset(data_reply)
+                    return [mail] * len(rcpt_to)
+                if data_reply.code != 354:
+                    await self._reset(data_reply)
+                    if any(accepted):
+                        # the server refused DATA although some RCPT passed
+                        return [data_reply if ok else r
+                                for ok, r in zip(accepted, rcpts, strict=True)]
+                    return rcpts
+                if not any(accepted):
+                    # a non-conforming server said 354 with no recipient: end it empty
+                    await self._write(b".\r\n")
+                    await self._read_reply()
+                    self.transactions += 1
+                    return rcpts
+                after_data = True
+                # big bodies get time to travel: at least 64 KB/s on top of the timeout
+                deadline.reschedule(asyncio.get_running_loop().time() + self.timeout
+                                    + len(data) / 65536)
+                await self._write(dot_stuff(data))
+                final = await self._read_reply()
+        except TimeoutError:
+            raise self._timed_out(after_data=after_data) from None
         except ConnectionLost as exc:
+            if after_data:
+                raise
             raise ConnectionLost(str(exc), after_data=False) from None
-        if not mail.ok:
-            await self._reset(data_reply)
-            return [mail] * len(rcpt_to)
-        accepted = [r.ok for r in rcpts]
-        if data_reply.code != 354:
-            await self._reset(data_reply)
-            if any(accepted):
-                # the server refused DATA although some RCPT passed
-                return [data_reply if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
-            return rcpts
-        if not any(accepted):
-            # a non-conforming server said 354 with no recipient: end it empty
-            await self._write(b".\r\n")
-            await self._read_reply()
-            self.transactions += 1
-            return rcpts
-        await self._write(dot_stuff(data))
-        final = await self._read_reply()
         self.transactions += 1
         if final.code == 421:
             await self.abort()
         return [final if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
+
+    async def _envelope(self, commands: list[str], n: int) -> tuple[Reply, list[Reply], Reply]:
+        """MAIL, RCPT... and DATA: in one write with PIPELINING, else one by one."""
+        if "pipelining" in self.extensions:
+            await self._write(("\r\n".join(commands) + "\r\nDATA\r\n").encode("utf-8"))
+            mail = await self._read_reply()
+            rcpts = [await self._read_reply() for _ in range(n)]
+            return mail, rcpts, await self._read_reply()
+        mail = await self.command(commands[0])
+        if not mail.ok:
+            return mail, [mail] * n, Reply(503, "not sent")
+        rcpts = [await self.command(c) for c in commands[1:]]
+        if not any(r.ok for r in rcpts):
+            return mail, rcpts, Reply(503, "not sent")
+        return mail, rcpts, await self.command("DATA")
 
     async def _reset(self, last: Reply) -> None:
         """End a failed transaction; a session that cannot be reset is dropped."""
