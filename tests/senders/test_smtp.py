@@ -1,0 +1,260 @@
+"""SMTP specifics against a real aiosmtpd on 127.0.0.1: TLS, AUTH, faults, reconnects."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
+from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
+from pbtp_mailer.senders.smtp import SMTPSender, is_loopback
+from pbtp_mailer.senders.smtp_client import dot_stuff, parse_queue_id
+from support.certs import make_cert
+from support.smtpd import FakeSMTPServer
+
+from .conftest import FROM, SMTP_PASSWORD, SMTP_USER, make_message, outgoing
+
+
+def smtp(server: FakeSMTPServer, environ: dict[str, str] | None = None,
+         **options: Any) -> SMTPSender:
+    opts = {"host": "127.0.0.1", "port": server.port, "tls": "none", "timeout": 10, **options}
+    return SMTPSender(SenderSpec("relay", "smtp", opts, environ or {}))
+
+
+@pytest.fixture
+def cert(tmp_path: Path) -> tuple[Path, Path]:
+    return make_cert(tmp_path / "tls")
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def server(request: pytest.FixtureRequest) -> Any:
+    with FakeSMTPServer(pipelining=request.param) as srv:
+        yield srv
+
+
+# -- TLS and AUTH -------------------------------------------------------------
+
+
+def test_starttls_and_auth(cert: tuple[Path, Path]) -> None:
+    with FakeSMTPServer(tls="starttls", cert=cert, users={SMTP_USER: SMTP_PASSWORD}) as srv:
+        sender = smtp(srv, {"PW": SMTP_PASSWORD}, tls="starttls", ca_file=str(cert[0]),
+                      username=SMTP_USER, password_env="PW")
+        with sender:
+            (r,) = sender.send([outgoing()])
+        assert r.ok and r.provider_id == "FAKE00000001"
+        (got,) = srv.messages
+        assert got.tls and got.user == SMTP_USER
+
+
+def test_implicit_tls_for_smtps(cert: tuple[Path, Path]) -> None:
+    with FakeSMTPServer(tls="implicit", cert=cert) as srv:
+        sender = SMTPSender(SenderSpec("s", "smtps", {
+            "host": "127.0.0.1", "port": srv.port, "ca_file": str(cert[0])}))
+        assert sender.tls == "implicit"
+        with sender:
+            (r,) = sender.send([outgoing()])
+        assert r.ok and srv.messages[0].tls
+
+
+def test_server_without_starttls_is_refused() -> None:
+    with FakeSMTPServer() as srv:
+        sender = smtp(srv, tls="starttls")
+        with pytest.raises(SendPermanentError, match="does not offer STARTTLS"):
+            sender.open()
+        assert srv.messages == [] and srv.attempts == 0
+
+
+def test_certificate_verify_failed(cert: tuple[Path, Path]) -> None:
+    with FakeSMTPServer(tls="starttls", cert=cert) as srv:
+        sender = smtp(srv, tls="starttls")  # no ca_file: the system store does not know it
+        with pytest.raises(SendPermanentError) as info:
+            sender.open()
+        assert str(info.value).startswith(f"127.0.0.1:{srv.port}: certificate verify failed: ")
+
+
+def test_authentication_failed_message_hides_password(cert: tuple[Path, Path]) -> None:
+    with FakeSMTPServer(tls="starttls", cert=cert, users={SMTP_USER: SMTP_PASSWORD}) as srv:
+        sender = smtp(srv, {"PW": "not-the-password"}, tls="starttls", ca_file=str(cert[0]),
+                      username=SMTP_USER, password_env="PW")
+        with pytest.raises(SendPermanentError) as info:
+            sender.open()
+        message = str(info.value)
+        assert message.startswith(
+            f"127.0.0.1:{srv.port}: authentication failed for 'news' (535 5.7.8")
+        assert "not-the-password" not in message and info.value.code == 535
+
+
+def test_missing_password_names_the_variable() -> None:
+    with FakeSMTPServer() as srv:
+        sender = smtp(srv, {}, username="news", password_env="PBTP_SMTP_PASSWORD")
+        with pytest.raises(SendPermanentError, match=r"\$PBTP_SMTP_PASSWORD is not set"):
+            sender.open()
+
+
+def test_plaintext_only_for_loopback_unless_allowed() -> None:
+    spec = SenderSpec("r", "smtp", {"host": "smtp.example.org", "tls": "none"})
+    with pytest.raises(ConfigError, match="allowed only for a loopback host"):
+        SMTPSender(spec)
+    allowed = SenderSpec("r", "smtp", {"host": "smtp.example.org", "tls": "none",
+                                       "allow_plaintext": True})
+    assert SMTPSender(allowed).tls == "none"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("10.0.0.1")
+
+
+def test_defaults_port_and_tls() -> None:
+    s = SMTPSender(SenderSpec("r", "smtp", {"host": "smtp.example.org"}))
+    assert (s.port, s.tls, s.batch_size) == (587, "starttls", 4)
+    s = SMTPSender(SenderSpec("r", "smtp", {"host": "smtp.example.org", "port": 465}))
+    assert s.tls == "implicit"
+    s = SMTPSender(SenderSpec("r", "smtp", {"host": "h.example.org", "connections": 8}))
+    assert s.batch_size == 8
+    assert "password" not in repr(s)
+
+
+# -- per-recipient replies ----------------------------------------------------
+
+
+def test_per_recipient_codes(server: FakeSMTPServer) -> None:
+    server.rcpt_codes = {"gone@example.net": "550 5.1.1 no such user",
+                         "full@example.net": "452 4.2.2 mailbox full"}
+    msg = Outgoing(FROM, ("a@example.net", "gone@example.net", "full@example.net"),
+                   make_message(), ref=7)
+    with smtp(server) as sender:
+        results = sender.send([msg])
+    assert [(r.recipient, r.status, r.code) for r in results] == [
+        ("a@example.net", Status.ACCEPTED, 250),
+        ("gone@example.net", Status.PERMANENT, 550),
+        ("full@example.net", Status.TRANSIENT, 452),
+    ]
+    assert results[1].text == "5.1.1 no such user"
+    assert server.messages[0].rcpt_tos == ("a@example.net",)
+
+
+def test_all_recipients_refused_then_session_goes_on(server: FakeSMTPServer) -> None:
+    server.rcpt_codes = {"gone@example.net": "550 5.1.1 no such user"}
+    with smtp(server, connections=1) as sender:
+        (bad,) = sender.send([outgoing("gone@example.net")])
+        (good,) = sender.send([outgoing("a@example.net")])
+    assert bad.status is Status.PERMANENT and good.ok
+    assert server.sessions == 1  # RSET, not a new session
+
+
+@pytest.mark.parametrize(("reply", "status"), [("451 4.3.0 try later", Status.TRANSIENT),
+                                               ("554 5.7.1 spam", Status.PERMANENT)])
+def test_data_reply_applies_to_accepted_recipients(server: FakeSMTPServer, reply: str,
+                                                   status: Status) -> None:
+    server.data_codes = [reply]
+    msg = Outgoing(FROM, ("a@example.net", "b@example.net"), make_message())
+    with smtp(server) as sender:
+        results = sender.send([msg, outgoing()])
+    assert [r.status for r in results] == [status, status, Status.ACCEPTED]
+    assert results[0].text == reply[4:]
+
+
+def test_drop_mid_data_is_transient_and_reconnects(server: FakeSMTPServer) -> None:
+    server.drop_mid_data = 1
+    with smtp(server, connections=1) as sender:
+        (lost,) = sender.send([outgoing("a@example.net")])
+        (after,) = sender.send([outgoing("b@example.net")])
+    assert lost.status is Status.TRANSIENT and lost.code is None
+    assert "may have been delivered" in lost.text
+    assert after.ok and server.sessions == 2
+
+
+def test_server_closing_sessions_early_is_survived(server: FakeSMTPServer) -> None:
+    server.drop_after = 3  # like a provider capping messages per connection
+    with smtp(server, connections=1) as sender:
+        results = [sender.send([outgoing(f"r{i}@example.net")])[0] for i in range(10)]
+    assert all(r.ok for r in results)
+    assert len(server.messages) == 10 and server.sessions >= 4
+
+
+def test_421_closes_and_next_message_reconnects(server: FakeSMTPServer) -> None:
+    server.data_codes = ["421 4.7.0 closing"]
+    with smtp(server, connections=1) as sender:
+        (first,) = sender.send([outgoing()])
+        (second,) = sender.send([outgoing()])
+    assert first.status is Status.TRANSIENT and first.code == 421
+    assert second.ok
+
+
+def test_max_messages_per_connection(server: FakeSMTPServer) -> None:
+    with smtp(server, connections=1, max_messages_per_connection=2) as sender:
+        for i in range(6):
+            assert sender.send([outgoing(f"r{i}@example.net")])[0].ok
+    assert server.sessions == 3
+
+
+def test_parallel_connections(server: FakeSMTPServer) -> None:
+    server.data_delay = 0.3
+    with smtp(server, connections=4) as sender:
+        assert sender.batch_size == 4
+        t0 = time.monotonic()
+        results = sender.send([outgoing(f"r{i}@example.net") for i in range(4)])
+        elapsed = time.monotonic() - t0
+    assert all(r.ok for r in results)
+    assert elapsed < 1.0, elapsed  # four at once, not 4 x 0.3 s
+    assert server.sessions == 4
+
+
+def test_timeout_is_transient(server: FakeSMTPServer) -> None:
+    server.data_delay = 2.0
+    with smtp(server, connections=1, timeout=0.4) as sender:
+        (r,) = sender.send([outgoing()])
+    assert r.status is Status.TRANSIENT and "timed out" in r.text
+
+
+def test_random_fault_rates(server: FakeSMTPServer) -> None:
+    server.rates = {"451": 0.2, "550": 0.1}
+    with smtp(server, connections=2) as sender:
+        results = []
+        for i in range(0, 60, 2):
+            results += sender.send([outgoing(f"r{j}@example.net") for j in (i, i + 1)])
+    statuses = {r.status for r in results}
+    assert statuses == {Status.ACCEPTED, Status.TRANSIENT, Status.PERMANENT}
+    assert len(server.messages) == sum(r.ok for r in results)
+
+
+def test_server_down_raises_transient() -> None:
+    srv = FakeSMTPServer()
+    sender = smtp(srv)  # never started
+    with pytest.raises(SendTransientError, match=f"127.0.0.1:{srv.port}: cannot connect"):
+        sender.open()
+
+
+def test_smtputf8_recipient(server: FakeSMTPServer) -> None:
+    with smtp(server) as sender:
+        (r,) = sender.send([Outgoing(FROM, ("jürgen@example.net",), make_message())])
+    assert r.ok and server.messages[0].rcpt_tos == ("jürgen@example.net",)
+
+
+def test_body_round_trips_byte_for_byte(server: FakeSMTPServer) -> None:
+    body = ".leading dot\r\n..two\r\nmiddle . dot\r\n.\r\nend without newline"
+    data = make_message(body=body)
+    with smtp(server) as sender:
+        assert sender.send([Outgoing(FROM, ("a@example.net",), data)])[0].ok
+    assert server.messages[0].data == data + b"\r\n"
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def test_dot_stuff() -> None:
+    assert dot_stuff(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
+    assert dot_stuff(b".x") == b"..x\r\n.\r\n"
+    assert dot_stuff(b"") == b"\r\n.\r\n"
+
+
+@pytest.mark.parametrize(("text", "qid"), [
+    ("2.0.0 Ok: queued as 4FQ3X21abc", "4FQ3X21abc"),
+    ("OK id=1rXyZa-0001Ab-2C", "1rXyZa-0001Ab-2C"),
+    ("Ok 0100018e1a2b3c4d-5e6f", "0100018e1a2b3c4d-5e6f"),
+    ("OK", None),
+    ("2.0.0 Ok", None),
+])
+def test_parse_queue_id(text: str, qid: str | None) -> None:
+    assert parse_queue_id(text) == qid
