@@ -1,5 +1,61 @@
-"""CLI commands: sender_cmds."""
+"""CLI commands: ``pbtp-mailer senders`` (list) and ``pbtp-mailer senders check NAME|URL``.
+
+Secrets are never printed: a listing shows which environment variable holds
+each one and whether it is set.
+"""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import click
+
+from ._context import AppContext, pass_app
+
+__all__ = ["COMMANDS", "senders_group"]
+
+
+@click.group("senders", invoke_without_command=True)
+@click.pass_context
+def senders_group(ctx: click.Context) -> None:
+    """List the configured senders and the sender kinds installed.
+
+    A sender is named by a [senders.NAME] table of pbtp-mailer.toml, by a
+    bare kind (outbox, console, memory), or by a URL such as
+    smtp://news@smtp.example.org:587, smtps://host:465, ses://eu-west-1,
+    postmark://, sendgrid://, mailgun://DOMAIN or outbox:///path.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..senders.registry import available_kinds, describe_spec, sender_spec
+
+    app: AppContext = ctx.find_object(AppContext)  # type: ignore[assignment]
+    config = app.config
+    click.echo("Configured senders:")
+    if not config.senders:
+        click.echo("  (none)")
+    for name in config.senders:
+        mark = "*" if name == config.default_sender else " "
+        click.echo(f"{mark} {name:<12} {describe_spec(sender_spec(name, config))}")
+    if config.default_sender not in config.senders:
+        click.echo(f"* default: {config.default_sender}")
+    click.echo("Available kinds:")
+    for kind, ref in available_kinds().items():
+        click.echo(f"  {kind:<12} {ref.value}")
+
+
+@senders_group.command("check")
+@click.argument("name_or_url", required=False)
+@pass_app
+def check_command(app: AppContext, name_or_url: str | None) -> None:
+    """Open and close a connection to a sender: proves address, TLS and credentials.
+
+    NAME_OR_URL defaults to the configured default sender. Nothing is sent.
+    """
+    from ..senders.registry import create_sender
+
+    sender = create_sender(name_or_url, app.config, concurrency=1)
+    sender.open()
+    sender.close()
+    click.echo(f"{sender.name}: OK ({sender!r})")
+
+
+COMMANDS = [senders_group]
