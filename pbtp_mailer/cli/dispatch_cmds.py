@@ -1,5 +1,214 @@
-"""CLI commands: dispatch_cmds."""
+"""CLI commands of dispatch: ``send``, ``test-send`` and ``status``."""
 
 from __future__ import annotations
 
-COMMANDS: list = []
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from ._context import AppContext, pass_app
+
+
+def _open_store(app: AppContext) -> Any:
+    from ..store import Store
+
+    return Store.open(app.config)
+
+
+class _Progress:
+    """A rich progress bar on a terminal; a plain line every few seconds otherwise (cron)."""
+
+    def __init__(self, total: int, label: str, every: float = 5.0) -> None:
+        self.total = max(total, 1)
+        self.label = label
+        self.every = every
+        self.last = 0.0
+        self.bar: Any = None
+        self.task: Any = None
+        if sys.stderr.isatty():
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[rate]}/s"),
+                                TimeRemainingColumn(), transient=True)
+            self.task = self.bar.add_task(label, total=self.total, rate="0")
+            self.bar.start()
+
+    def __call__(self, report: Any) -> None:
+        done = report.sent + report.failed + report.skipped
+        rate = report.sent / report.elapsed if report.elapsed > 0 else 0.0
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, rate=f"{rate:.0f}")
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            click.echo(f"{self.label}: sent {report.sent}, failed {report.failed}, deferred "
+                       f"{report.deferred} of {self.total} ({rate:.0f}/s)", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@click.command()
+@click.argument("issue_file", type=click.Path(dir_okay=False))
+@click.option("--list", "list_name", required=True, help="Subscriber list to send to.")
+@click.option("--sender", "sender_name", default=None,
+              help="Sender name from the config, or a URL (smtp://user@host:587, outbox:///dir).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Send at most N messages in this run (the rest wait for the next run).")
+@click.option("--rate", type=click.FloatRange(min=0.01), default=None,
+              help="At most R messages per second (overrides the sender's rate).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Parallel connections/requests of the sender.")
+@click.option("--dry-run", is_flag=True,
+              help="Compose and personalise every message; send nothing, record nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (cron).")
+@click.option("--resend-unknown", is_flag=True,
+              help="Resend rows left ambiguous ('sending') by an interrupted run.")
+@click.option("--accept-changes", is_flag=True,
+              help="The issue changed mid-dispatch: send the new content to the remaining "
+                   "recipients.")
+@pass_app
+def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | None,
+         limit: int | None, rate: float | None, concurrency: int | None, dry_run: bool,
+         yes: bool, resend_unknown: bool, accept_changes: bool) -> None:
+    """Send ISSUE_FILE to a list: each subscriber exactly once.
+
+    Running the same command again resumes: recipients already sent or failed
+    are never sent again; deferred ones are retried when due. Exit codes: 0 all
+    sent, 3 some failed, 4 paused or interrupted, 5 some remain (deferred,
+    rate quota, ambiguous), 2 bad input.
+    """
+    from ..dispatch import Dispatcher, DispatchOptions, plan_dispatch
+    from ..dispatch import dry_run as do_dry_run
+
+    options = DispatchOptions(list_name=list_name, sender=sender_name, limit=limit, rate=rate,
+                              concurrency=concurrency, resend_unknown=resend_unknown,
+                              accept_changes=accept_changes)
+    with _open_store(app) as store:
+        plan = plan_dispatch(issue_file, app.config, store, options)
+        if dry_run:
+            preview = do_dry_run(plan)
+            click.echo(f"Dry run: would send {preview.recipients} messages "
+                       f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
+                       f"{preview.suppressed} suppressed subscribers skipped.")
+            if preview.first_headers:
+                click.echo("First message's headers:")
+                click.echo(preview.first_headers)
+            click.echo("Nothing was sent or recorded. Run without --dry-run to send.")
+            return
+        click.echo(f"Subject:    {plan.rendition.subject}")
+        click.echo(f"List:       {list_name} ({plan.recipients} recipients after "
+                   f"suppression; {plan.suppressed} suppressed)")
+        click.echo(f"Sender:     {plan.sender_name}")
+        if plan.limits.per_second or plan.limits.windows:
+            click.echo(f"Rate:       {plan.limits}")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.ClickException("not a terminal: pass --yes to send without asking")
+            click.confirm("Send now?", abort=True)
+        progress = _Progress(plan.recipients, f"{plan.issue.id} -> {list_name}")
+        dispatcher = Dispatcher(plan, options, on_progress=progress)
+        old = {s: signal.signal(s, lambda *_: dispatcher.stop("interrupted by a signal"))
+               for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            report = dispatcher.run()
+        finally:
+            progress.close()
+            for s, handler in old.items():
+                signal.signal(s, handler)
+    c = report.counts
+    click.echo(f"This run: sent {report.sent}, failed {report.failed}, deferred "
+               f"{report.deferred}, skipped (suppressed) {report.skipped} in "
+               f"{report.elapsed:.1f}s" + (f" ({report.sent / report.elapsed:.0f}/s)"
+                                          if report.elapsed > 0 and report.sent else ""))
+    click.echo(f"Ledger: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
+               f"{c.get('deferred', 0)} deferred, {c.get('pending', 0)} pending, "
+               f"{report.ambiguous} ambiguous")
+    if report.quota:
+        click.echo(f"Stopped: {report.quota}; run again later to continue.", err=True)
+    if report.stopped:
+        click.echo(f"Stopped: {report.stopped}; run the same command again to resume.", err=True)
+    if report.ambiguous and not resend_unknown:
+        click.echo(f"{report.ambiguous} recipients were being sent when an earlier run stopped; "
+                   "whether they got it is unknown. See 'pbtp-mailer status'; resend them "
+                   "with --resend-unknown.", err=True)
+    sys.exit(report.exit_code)
+
+
+@click.command("test-send")
+@click.argument("issue_file", type=click.Path(dir_okay=False))
+@click.option("--to", "to", multiple=True, help="A reviewer address (repeatable).")
+@click.option("--list", "list_name", default=None,
+              help="Also send to every active member of this list (e.g. reviewers).")
+@click.option("--sender", "sender_name", default=None, help="Sender name or URL.")
+@click.option("--max", "cap", type=click.IntRange(1, 500), default=20, show_default=True,
+              help="Refuse to send to more addresses than this.")
+@pass_app
+def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_name: str | None,
+                  sender_name: str | None, cap: int) -> None:
+    """Send a [TEST] copy of ISSUE_FILE to reviewers (any address; never recorded)."""
+    from ..testsend import send_review_copies
+
+    addresses = list(to)
+    if list_name:
+        with _open_store(app) as store:
+            addresses += [r.email for r in store.recipients(list_name)]
+    result = send_review_copies(issue_file, app.config, addresses, sender_name=sender_name,
+                                cap=cap)
+    click.echo(f"Sent '{result.subject}' via {result.sender} to {len(result.accepted)} "
+               "reviewer(s):")
+    for addr in result.accepted:
+        click.echo(f"  {addr}")
+    for addr, why in result.refused:
+        click.echo(f"  refused {addr}: {why}", err=True)
+    if result.refused:
+        sys.exit(3)
+
+
+@click.command()
+@click.argument("issue_file", type=click.Path(dir_okay=False))
+@click.option("--list", "list_name", default=None, help="Only this list's dispatch.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--recipients", "state", default=None,
+              type=click.Choice(["pending", "sending", "sent", "failed", "deferred", "skipped"]),
+              help="List the addresses in this state (with time and Message-ID).")
+@pass_app
+def status(app: AppContext, issue_file: str, list_name: str | None, as_json: bool,
+           state: str | None) -> None:
+    """Show who got ISSUE_FILE, when, with which Message-ID; failures; ambiguous rows."""
+    import json
+
+    from ..issue import load_issue
+    from ..status import format_status, issue_status, recipients_in_state
+
+    issue = load_issue(issue_file)
+    with _open_store(app) as store:
+        if state:
+            rows = recipients_in_state(store, issue.id, state, list_name)
+            if as_json:
+                click.echo(json.dumps(rows, indent=2))
+            else:
+                for r in rows:
+                    click.echo(f"{r['email']}\t{r['list']}\t{r['sent_at'] or '-'}\t"
+                               f"{r['message_id'] or '-'}\t{r['last_code'] or ''} "
+                               f"{r['last_text'] or ''}".rstrip())
+            return
+        statuses = issue_status(store, issue.id, app.config.newsletter.message_id_domain,
+                                list_name)
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+    elif not statuses:
+        click.echo(f"Issue {issue.id} has not been dispatched"
+                   + (f" to list '{list_name}'." if list_name else "."))
+    else:
+        click.echo(format_status(statuses))
+
+
+COMMANDS = [send, test_send_cmd, status]

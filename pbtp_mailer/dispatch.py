@@ -1,0 +1,417 @@
+"""Dispatch: claim -> personalise -> send -> record, with the policy senders lack.
+
+The dispatcher owns every decision: how many messages per batch (the
+sender's concurrency, the rate limit), what a failure means (transient ->
+``deferred`` with exponential backoff and jitter, until ``max_attempts`` or
+``max_age_hours``; permanent -> ``failed`` and, by policy, the address
+suppressed as bounced), and when to stop (too many consecutive failures
+pause the dispatch with one error instead of burning through the list).
+
+The issue is composed once; each recipient's bytes come from the message
+template in microseconds. Re-running resumes: ``sent`` and ``failed`` rows
+are never sent again, rows left ``sending`` by a crash are reported as
+ambiguous and resent only with ``resend_unknown``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
+from .ratelimit import RATE_KEYS, Limits, TokenBucket
+
+if TYPE_CHECKING:
+    from .compose import Rendition
+    from .config import Config
+    from .issue import Issue
+    from .message import MessageTemplate
+    from .senders.base import Sender, SendResult
+    from .store import MailingList, Store
+    from .store.ledger import Claimed, DispatchInfo, Ledger, Outcome
+
+__all__ = ["DispatchOptions", "DispatchReport", "Plan", "Dispatcher", "plan_dispatch",
+           "EXIT_OK", "EXIT_FAILED", "EXIT_PAUSED", "EXIT_INCOMPLETE"]
+
+EXIT_OK = 0
+EXIT_FAILED = 3  # some recipients failed permanently
+EXIT_PAUSED = 4  # paused: too many consecutive failures, or interrupted
+EXIT_INCOMPLETE = 5  # deferred or ambiguous rows remain; a later run continues
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class DispatchOptions:
+    list_name: str
+    sender: str | None = None
+    limit: int | None = None
+    rate: float | None = None
+    concurrency: int | None = None
+    resend_unknown: bool = False
+    accept_changes: bool = False
+    #: how long one run waits in-process for deferred rows coming due
+    in_run_retry_seconds: float | None = None
+
+
+@dataclass
+class DispatchReport:
+    issue_id: str
+    list_name: str
+    sender: str
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    header_refused: int = 0
+    requeued_unknown: int = 0
+    enqueued: int = 0
+    ambiguous: int = 0
+    paused: str | None = None
+    stopped: str | None = None
+    quota: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def remaining(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("pending", "deferred", "sending"))
+
+    @property
+    def exit_code(self) -> int:
+        if self.paused or self.stopped:
+            return EXIT_PAUSED
+        if self.failed:
+            return EXIT_FAILED
+        if self.remaining:
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+
+
+@dataclass
+class Plan:
+    """Everything decided before the first message leaves (shown for confirmation)."""
+
+    issue: Issue
+    issue_file: str
+    config: Config
+    store: Store
+    mailing_list: MailingList
+    rendition: Rendition
+    template: MessageTemplate
+    sender_name: str
+    limits: Limits
+    recipients: int
+    suppressed: int
+
+
+def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
+                  options: DispatchOptions) -> Plan:
+    from .compose import compose
+    from .issue import load_issue
+    from .message import MessageTemplate
+    from .senders.registry import sender_spec
+
+    issue = load_issue(issue_file)
+    ml = store.get_list(options.list_name)
+    spec = sender_spec(options.sender, config)
+    limits = Limits.from_options(spec.options, f"sender '{spec.name}'")
+    if options.rate:
+        limits = replace(limits, per_second=options.rate)
+    rendition = compose(issue, config, web=False)
+    counts = {c.name: c for c in store.list_counts()}.get(ml.name)
+    active = counts.active if counts else 0
+    recipients = sum(1 for _ in store.recipients(ml.name))
+    config.secret()  # fail before any work if unsubscribe links cannot be signed
+    return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
+                mailing_list=ml, rendition=rendition,
+                template=MessageTemplate(rendition, config.newsletter),
+                sender_name=spec.name, limits=limits, recipients=recipients,
+                suppressed=max(0, active - recipients))
+
+
+class Personaliser:
+    """Per-recipient values: To, name, attributes, signed unsubscribe links, Message-ID."""
+
+    def __init__(self, template: MessageTemplate, config: Config) -> None:
+        from .message import Personal
+        from .tokens import make_token, unsubscribe_urls
+
+        self.template = template
+        self.newsletter = config.newsletter
+        self.secret = config.secret()
+        self._personal = Personal
+        self._token = make_token
+        self._urls = unsubscribe_urls
+
+    def message(self, c: Claimed, now: dt.datetime) -> bytes:
+        token = self._token(self.secret, c.subscriber_id, c.list_id)
+        https, mailto = self._urls(self.newsletter, token)
+        return self.template.render(self._personal(
+            email=c.email, name=c.name, unsubscribe_url=https, unsubscribe_mailto=mailto,
+            attrs=c.attrs, message_id=c.message_id, date=now))
+
+
+class Dispatcher:
+    def __init__(self, plan: Plan, options: DispatchOptions, *,
+                 sender: Sender | None = None, clock: Clock = _utcnow,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None,
+                 on_progress: Callable[[DispatchReport], None] | None = None) -> None:
+        from .store.ledger import Ledger, new_owner
+
+        self.plan = plan
+        self.options = options
+        self.config = plan.config
+        self.settings = plan.config.dispatch
+        self.clock = clock
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        self.on_progress = on_progress
+        self.ledger: Ledger = Ledger(plan.store.engine, clock=clock,
+                                     message_id_domain=plan.config.newsletter.message_id_domain)
+        self.owner = new_owner()
+        self._sender = sender
+        self._stop: str | None = None
+
+    def stop(self, why: str = "interrupted") -> None:
+        """Ask the loop to stop after the batch on the wire (signal handlers call this)."""
+        self._stop = why
+
+    def _build_sender(self) -> Sender:
+        if self._sender is not None:
+            return self._sender
+        from .senders.base import SenderSpec
+        from .senders.registry import build_sender, sender_spec
+
+        spec = sender_spec(self.options.sender, self.config)
+        options = {k: v for k, v in spec.options.items() if k not in RATE_KEYS}
+        spec = SenderSpec(spec.name, spec.kind, options, spec.environ, spec.base_dir)
+        return build_sender(spec, concurrency=self.options.concurrency)
+
+    # -- policy -------------------------------------------------------------
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        s = self.settings
+        delay = min(s.backoff_max_seconds, s.backoff_base_seconds * 2 ** max(0, attempts - 1))
+        delay *= self.rng.uniform(0.5, 1.5)
+        if retry_after:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _decide(self, c: Claimed, r: SendResult, now: dt.datetime) -> Outcome:
+        from .senders.base import Status
+        from .store.ledger import Outcome
+
+        if r.status is Status.ACCEPTED:
+            return Outcome(c.id, "sent", r.code, r.text, r.provider_id)
+        if r.status is Status.TRANSIENT:
+            age_h = (now - c.first_attempt_at).total_seconds() / 3600
+            if c.attempts >= self.settings.max_attempts or age_h >= self.settings.max_age_hours:
+                return Outcome(c.id, "failed", r.code,
+                               f"gave up after {c.attempts} attempts: {r.text}", r.provider_id)
+            due = now + dt.timedelta(seconds=self._backoff(c.attempts, r.retry_after))
+            return Outcome(c.id, "deferred", r.code, r.text, r.provider_id, next_attempt_at=due)
+        suppress = "bounced" if self.settings.suppress_on_permanent else None
+        return Outcome(c.id, "failed", r.code, r.text, r.provider_id, suppress_as=suppress,
+                       email=c.email)
+
+    # -- the loop -------------------------------------------------------------
+
+    def run(self) -> DispatchReport:
+        from .store.ledger import Outcome
+
+        plan, opts, ledger = self.plan, self.options, self.ledger
+        r = plan.rendition
+        dispatch: DispatchInfo = ledger.open_dispatch(
+            issue_id=plan.issue.id, ml=plan.mailing_list, issue_file=plan.issue_file,
+            sender=plan.sender_name, subject=r.subject, preheader=r.preheader,
+            language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes)
+        report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
+                                started=self.monotonic())
+        report.enqueued = ledger.enqueue(dispatch, plan.store.recipients(plan.mailing_list.name))
+        if opts.resend_unknown:
+            report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
+        personaliser = Personaliser(plan.template, self.config)
+        sender = self._build_sender()
+        limits = plan.limits
+        windows = limits.windows
+        in_run_wait = (opts.in_run_retry_seconds if opts.in_run_retry_seconds is not None
+                       else self.settings.in_run_retry_seconds)
+        mail_from = self.config.newsletter.from_address
+        ledger.register(self.owner)
+        if dispatch.state == "paused":
+            ledger.set_state(dispatch.id, "running", "")
+        pending: list[Outcome] = []
+        consecutive = 0
+        budget = opts.limit
+        try:
+            with sender:
+                batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
+                bucket = (TokenBucket(limits.per_second, burst=min(batch_size, limits.per_second),
+                                      clock=self.monotonic, sleep=self.sleep)
+                          if limits.per_second else None)
+                for _ in range(10**9):  # bounded by rows, attempts, budget and stop
+                    want = batch_size if budget is None else min(batch_size, budget)
+                    if self._stop:
+                        report.stopped = self._stop
+                        want = 0
+                    if want and windows:
+                        used = ledger.usage(plan.sender_name, windows)
+                        room = min(limit - used[w] for w, limit in windows.items())
+                        if room <= 0:
+                            full = [w for w, lim in windows.items() if used[w] >= lim]
+                            report.quota = (f"sender '{plan.sender_name}' reached its "
+                                            f"per-{full[0]} limit ({windows[full[0]]})")
+                            want = 0
+                        want = min(want, max(room, 0))
+                    if want and bucket is not None:
+                        want = bucket.take(want)
+                    step = ledger.step(dispatch, self.owner, pending, want,
+                                       list_id=plan.mailing_list.id, rate_windows=windows,
+                                       sender_name=plan.sender_name)
+                    pending = []
+                    report.skipped += step.skipped
+                    if not want:
+                        break
+                    if not step.claimed:
+                        if bucket is not None:
+                            bucket.tokens += want  # unused tokens go back
+                        due = ledger.next_due(dispatch.id)
+                        now = self.clock()
+                        if due is not None and (due - now).total_seconds() <= in_run_wait:
+                            self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
+                            continue
+                        break
+                    pending, consecutive = self._send(sender, step.claimed, personaliser,
+                                                      mail_from, report, consecutive)
+                    if budget is not None:
+                        budget -= len(step.claimed)
+                    if self.on_progress:
+                        self.on_progress(report)
+                    if consecutive >= self.settings.pause_after_consecutive_failures:
+                        report.paused = (f"{consecutive} consecutive failures; "
+                                         f"last: {self._last_error}")
+                        break
+        except SendPermanentError as exc:
+            report.paused = str(exc)
+        finally:
+            if pending:
+                ledger.step(dispatch, self.owner, pending, 0, list_id=plan.mailing_list.id,
+                            rate_windows=windows, sender_name=plan.sender_name)
+            ledger.unregister(self.owner)
+        report.counts = ledger.counts(dispatch.id)
+        report.ambiguous = len(ledger.ambiguous(dispatch.id))
+        report.finished = self.monotonic()
+        if report.paused:
+            ledger.set_state(dispatch.id, "paused", report.paused)
+            raise DispatchPausedError(
+                f"dispatch of {plan.issue.id} to '{plan.mailing_list.name}' paused: "
+                f"{report.paused}",
+                hint="fix the cause, then run the same command again to resume") from None
+        if not report.remaining:
+            ledger.set_state(dispatch.id, "done")
+        return report
+
+    _last_error = ""
+
+    def _send(self, sender: Sender, claimed: Sequence[Claimed], personaliser: Personaliser,
+              mail_from: str, report: DispatchReport,
+              consecutive: int) -> tuple[list[Outcome], int]:
+        from .senders.base import Outgoing
+        from .store.ledger import Outcome
+
+        now = self.clock()
+        outcomes: list[Outcome] = []
+        batch: list[Outgoing] = []
+        for c in claimed:
+            try:
+                data = personaliser.message(c, now)
+            except HeaderError as exc:
+                outcomes.append(Outcome(c.id, "failed", None, f"refused before sending: {exc}"))
+                report.header_refused += 1
+                report.failed += 1
+                continue
+            batch.append(Outgoing(mail_from, (c.email,), data, ref=c))
+        if not batch:
+            return outcomes, consecutive
+        try:
+            results = sender.send(batch)
+        except SendTransientError as exc:
+            self.ledger.release([o.ref for o in batch], str(exc))
+            self._last_error = str(exc)
+            wait = exc.retry_after or min(30.0, self.settings.backoff_base_seconds)
+            self.sleep(min(wait, 30.0) * self.rng.uniform(0.5, 1.0))
+            return outcomes, consecutive + len(batch)
+        except SendPermanentError:
+            self.ledger.release([o.ref for o in batch], "sender refused the batch")
+            raise
+        seen: set[int] = set()
+        for res in results:
+            c = res.message.ref
+            if c.id in seen:  # one result per recipient; we send one recipient per message
+                continue
+            seen.add(c.id)
+            o = self._decide(c, res, now)
+            outcomes.append(o)
+            if o.state == "sent":
+                report.sent += 1
+                consecutive = 0
+            else:
+                consecutive += 1
+                self._last_error = f"{c.email}: {res.code or ''} {res.text}".strip()
+                if o.state == "failed":
+                    report.failed += 1
+                else:
+                    report.deferred += 1
+        missing = [m.ref for m in batch if m.ref.id not in seen]
+        for c in missing:  # a sender that said nothing about a message: retry it later
+            outcomes.append(Outcome(c.id, "deferred", None, "no result from sender",
+                                    next_attempt_at=now + dt.timedelta(
+                                        seconds=self._backoff(c.attempts, None))))
+        return outcomes, consecutive
+
+
+@dataclass
+class DryRun:
+    recipients: int
+    suppressed: int
+    first_headers: str
+    bytes_total: int
+
+
+def dry_run(plan: Plan) -> DryRun:
+    """Personalise every recipient's message without touching the ledger or the network."""
+    from .store.ledger import Claimed
+
+    personaliser = Personaliser(plan.template, plan.config)
+    now = dt.datetime.now(dt.UTC)
+    count = 0
+    total = 0
+    first = b""
+    domain = plan.config.newsletter.message_id_domain
+    for r in plan.store.recipients(plan.mailing_list.name):
+        c = Claimed(0, r.subscriber_id, r.list_id, r.email, r.name, r.attrs,
+                    f"<{plan.issue.id}.dry-run.{count}@{domain}>", 1, now)
+        data = personaliser.message(c, now)
+        if not first:
+            first = data.split(b"\r\n\r\n", 1)[0]
+        count += 1
+        total += len(data)
+    return DryRun(count, plan.suppressed, first.decode("ascii").replace("\r\n", "\n"), total)

@@ -1,0 +1,451 @@
+"""The delivery ledger: who got which issue, when, with which Message-ID.
+
+The dispatcher's narrow calls on the store. Rows are claimed atomically
+(SQLite: ``BEGIN IMMEDIATE``, one writer; PostgreSQL: ``FOR UPDATE SKIP
+LOCKED``), so two dispatchers on one issue never take the same row. A row
+is ``sending`` only while its message is on the wire: recording one batch's
+results and claiming the next happen in one transaction, so after a crash
+at most one batch (the sender's concurrency) is left ambiguous.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+
+from ..errors import ContentChangedError
+from . import suppression as _sup
+from .db import insert_ignore, write_transaction
+from .ledger_schema import deliveries, dispatches, rate_usage, runners
+from .schema import subscribers
+from .subscribers import MailingList, Recipient, email_key
+
+__all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_owner"]
+
+HEARTBEAT_SECONDS = 5.0
+DEAD_AFTER = dt.timedelta(minutes=2)
+_DUE_STATES = ("pending", "deferred")
+
+
+def content_hash(subject: str, text: str, html: str) -> str:
+    h = hashlib.sha256()
+    for part in (subject, text, html):
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def new_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class DispatchInfo:
+    id: int
+    issue_id: str
+    list_id: int | None
+    list_name: str
+    issue_file: str
+    sender: str
+    content_hash: str
+    subject: str
+    preheader: str
+    language: str
+    frozen_text: str
+    frozen_html: str
+    state: str
+    note: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    subscriber_id: int
+    list_id: int
+    email: str
+    name: str | None
+    attrs: dict[str, str]
+    message_id: str
+    attempts: int
+    first_attempt_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the dispatcher decided for one claimed row."""
+
+    id: int
+    state: str  # sent | deferred | failed | skipped
+    code: int | None = None
+    text: str = ""
+    provider_id: str | None = None
+    next_attempt_at: dt.datetime | None = None
+    suppress_as: str | None = None  # 'bounced' etc. (for permanent failures)
+    email: str = ""
+
+
+@dataclass
+class StepResult:
+    claimed: list[Claimed] = field(default_factory=list)
+    skipped: int = 0
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+class Ledger:
+    def __init__(self, engine: Any, *, clock: Callable[[], dt.datetime],
+                 message_id_domain: str) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.domain = message_id_domain
+        self._last_beat: dt.datetime | None = None
+
+    # -- dispatches -------------------------------------------------------
+
+    def find(self, issue_id: str, list_name: str | None = None) -> list[DispatchInfo]:
+        q = select(dispatches).where(dispatches.c.issue_id == issue_id)
+        if list_name is not None:
+            q = q.where(dispatches.c.list_name == list_name)
+        with self.engine.connect() as conn:
+            return [self._info(r) for r in conn.execute(q.order_by(dispatches.c.id))]
+
+    @staticmethod
+    def _info(r: Any) -> DispatchInfo:
+        d = dict(r._mapping)
+        for key in ("created_at", "updated_at", "finished_at"):
+            d[key] = _aware(d[key])
+        return DispatchInfo(**d)
+
+    def open_dispatch(self, *, issue_id: str, ml: MailingList, issue_file: str, sender: str,
+                      subject: str, preheader: str, language: str, text: str, html: str,
+                      accept_changes: bool) -> DispatchInfo:
+        """The dispatch of this issue to this list: created, or resumed with the same content.
+
+        Content differing from what the dispatch froze is refused unless
+        ``accept_changes``: then the remaining recipients get the new content.
+        """
+        digest = content_hash(subject, text, html)
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(select(dispatches).where(
+                dispatches.c.issue_id == issue_id, dispatches.c.list_name == ml.name)).first()
+            if row is None:
+                conn.execute(dispatches.insert().values(
+                    issue_id=issue_id, list_id=ml.id, list_name=ml.name, issue_file=issue_file,
+                    sender=sender, content_hash=digest, subject=subject, preheader=preheader,
+                    language=language, frozen_text=text, frozen_html=html, state="running",
+                    note="", created_at=now, updated_at=now, finished_at=None))
+            elif row.content_hash != digest:
+                sent = conn.execute(select(func.count()).where(
+                    deliveries.c.dispatch_id == row.id, deliveries.c.state == "sent")).scalar_one()
+                if not accept_changes:
+                    raise ContentChangedError(
+                        f"{issue_file}: issue {issue_id} changed since its dispatch to list "
+                        f"'{ml.name}' started ({sent} already sent with the earlier content)",
+                        hint="review the change; to send the corrected content to the "
+                             "remaining recipients, run again with --accept-changes")
+                conn.execute(dispatches.update().where(dispatches.c.id == row.id).values(
+                    content_hash=digest, subject=subject, preheader=preheader, language=language,
+                    frozen_text=text, frozen_html=html, updated_at=now, issue_file=issue_file,
+                    note=f"content changed after {sent} sent; remaining got the new content"))
+            else:
+                conn.execute(dispatches.update().where(dispatches.c.id == row.id).values(
+                    updated_at=now, sender=sender, issue_file=issue_file))
+        return self.find(issue_id, ml.name)[0]
+
+    def set_state(self, dispatch_id: int, state: str, note: str | None = None) -> None:
+        now = self.clock()
+        values: dict[str, Any] = {"state": state, "updated_at": now}
+        if note is not None:
+            values["note"] = note
+        if state == "done":
+            values["finished_at"] = now
+        with write_transaction(self.engine) as conn:
+            conn.execute(dispatches.update().where(dispatches.c.id == dispatch_id).values(**values))
+
+    # -- recipients -------------------------------------------------------
+
+    def enqueue(self, dispatch: DispatchInfo, recipients: Iterable[Recipient],
+                chunk: int = 2000) -> int:
+        """Add a pending row per recipient not yet in the ledger for this issue."""
+        now = self.clock()
+        added = 0
+        it: Iterator[Recipient] = iter(recipients)
+        for _ in range(10**7):  # bounded: each pass consumes a chunk
+            rows = []
+            for r in it:
+                rows.append({"dispatch_id": dispatch.id, "issue_id": dispatch.issue_id,
+                             "subscriber_id": r.subscriber_id, "list_id": r.list_id,
+                             "email": r.email, "email_key": email_key(r.email),
+                             "state": "pending", "attempts": 0, "created_at": now,
+                             "updated_at": now})
+                if len(rows) >= chunk:
+                    break
+            if not rows:
+                break
+            with write_transaction(self.engine) as conn:
+                stmt = insert_ignore(conn, deliveries, "issue_id", "email_key")
+                before = conn.execute(select(func.count()).where(
+                    deliveries.c.dispatch_id == dispatch.id)).scalar_one()
+                conn.execute(stmt, rows)
+                after = conn.execute(select(func.count()).where(
+                    deliveries.c.dispatch_id == dispatch.id)).scalar_one()
+                added += after - before
+            if len(rows) < chunk:
+                break
+        if added:
+            with write_transaction(self.engine) as conn:
+                conn.execute(dispatches.update().where(
+                    dispatches.c.id == dispatch.id, dispatches.c.state == "done").values(
+                    state="running", finished_at=None, updated_at=now))
+        return added
+
+    # -- runners ----------------------------------------------------------
+
+    def register(self, owner: str) -> None:
+        now = self.clock()
+        host, pid, _ = owner.rsplit(":", 2)
+        with write_transaction(self.engine) as conn:
+            conn.execute(runners.delete().where(runners.c.owner == owner))
+            conn.execute(runners.insert().values(owner=owner, host=host, pid=int(pid),
+                                                 started_at=now, heartbeat_at=now))
+        self._last_beat = now
+
+    def unregister(self, owner: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(runners.delete().where(runners.c.owner == owner))
+
+    def _beat(self, conn: Connection, owner: str, now: dt.datetime) -> None:
+        if self._last_beat is None or (now - self._last_beat).total_seconds() >= HEARTBEAT_SECONDS:
+            conn.execute(runners.update().where(runners.c.owner == owner).values(heartbeat_at=now))
+            self._last_beat = now
+
+    def live_owners(self) -> set[str]:
+        now = self.clock()
+        me = socket.gethostname()
+        live = set()
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(runners)):
+                if _aware(r.heartbeat_at) < now - DEAD_AFTER:
+                    continue
+                if r.host == me and not _pid_alive(r.pid):
+                    continue
+                live.add(r.owner)
+        return live
+
+    # -- the hot loop -------------------------------------------------------
+
+    def step(self, dispatch: DispatchInfo, owner: str, outcomes: Sequence[Outcome],
+             claim: int, *, list_id: int, rate_windows: dict[str, int] | None = None,
+             sender_name: str = "") -> StepResult:
+        """Record ``outcomes``, then claim up to ``claim`` due rows: one transaction."""
+        now = self.clock()
+        result = StepResult()
+        with write_transaction(self.engine) as conn:
+            if outcomes:
+                self._record(conn, outcomes, now)
+                if rate_windows:
+                    sent = sum(1 for o in outcomes if o.state in ("sent", "failed", "deferred"))
+                    self._count_usage(conn, sender_name, rate_windows, sent, now)
+            self._beat(conn, owner, now)
+            if claim > 0:
+                result = self._claim(conn, dispatch, owner, claim, list_id, now)
+        return result
+
+    def _record(self, conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
+        rows = [{"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
+                 "b_provider": o.provider_id, "b_next": o.next_attempt_at,
+                 "b_sent": now if o.state == "sent" else None} for o in outcomes]
+        conn.execute(
+            update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
+                state=bindparam("b_state"), last_code=bindparam("b_code"),
+                last_text=bindparam("b_text"), provider_id=bindparam("b_provider"),
+                next_attempt_at=bindparam("b_next"), sent_at=bindparam("b_sent"),
+                claimed_by=None, updated_at=now),
+            rows)
+        for o in outcomes:
+            if o.suppress_as and o.email:
+                _sup.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
+
+    def _count_usage(self, conn: Connection, sender: str, windows: dict[str, int], n: int,
+                     now: dt.datetime) -> None:
+        from ..ratelimit import window_start
+
+        for window in windows:
+            start = window_start(now, window)
+            row = conn.execute(select(rate_usage).where(
+                rate_usage.c.sender == sender, rate_usage.c.window == window)).first()
+            if row is None:
+                conn.execute(rate_usage.insert().values(sender=sender, window=window,
+                                                        window_start=start, count=n))
+            elif _aware(row.window_start) != start:
+                conn.execute(rate_usage.update().where(
+                    rate_usage.c.sender == sender, rate_usage.c.window == window).values(
+                    window_start=start, count=n))
+            else:
+                conn.execute(rate_usage.update().where(
+                    rate_usage.c.sender == sender, rate_usage.c.window == window).values(
+                    count=rate_usage.c.count + n))
+
+    def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
+        from ..ratelimit import window_start
+
+        now = self.clock()
+        out = {}
+        with self.engine.connect() as conn:
+            for window in windows:
+                row = conn.execute(select(rate_usage).where(
+                    rate_usage.c.sender == sender, rate_usage.c.window == window)).first()
+                current = row is not None and _aware(row.window_start) == window_start(now, window)
+                out[window] = row.count if current else 0
+        return out
+
+    def _claim(self, conn: Connection, dispatch: DispatchInfo, owner: str, n: int,
+               list_id: int, now: dt.datetime) -> StepResult:
+        due = and_(deliveries.c.dispatch_id == dispatch.id, or_(
+            deliveries.c.state == "pending",
+            and_(deliveries.c.state == "deferred", deliveries.c.next_attempt_at <= now)))
+        q = (select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.list_id,
+                    deliveries.c.email, deliveries.c.message_id, deliveries.c.attempts,
+                    deliveries.c.first_attempt_at, subscribers.c.name, subscribers.c.attrs)
+             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id, isouter=True)
+             .where(due).order_by(deliveries.c.id).limit(n))
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True, of=deliveries)
+        rows = conn.execute(q).all()
+        result = StepResult()
+        if not rows:
+            return result
+        suppressed = _sup.suppressed_among(conn, [r.email for r in rows], list_id)
+        skip = [r for r in rows if r.email in suppressed]
+        if skip:
+            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
+                state="skipped", last_text="suppressed at send time", updated_at=now),
+                [{"b_id": r.id} for r in skip])
+            result.skipped = len(skip)
+        claims = []
+        params = []
+        for r in rows:
+            if r.email in suppressed:
+                continue
+            mid = r.message_id or f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
+            first = _aware(r.first_attempt_at) or now
+            claims.append(Claimed(r.id, r.subscriber_id, r.list_id, r.email, r.name,
+                                  {str(k): str(v) for k, v in (r.attrs or {}).items()},
+                                  mid, r.attempts + 1, first))
+            params.append({"b_id": r.id, "b_mid": mid, "b_att": r.attempts + 1, "b_first": first})
+        if params:
+            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
+                state="sending", claimed_by=owner, message_id=bindparam("b_mid"),
+                attempts=bindparam("b_att"), first_attempt_at=bindparam("b_first"),
+                updated_at=now), params)
+        result.claimed = claims
+        return result
+
+    def release(self, claimed: Sequence[Claimed], text: str) -> None:
+        """Put rows back as they were: the sender refused the whole batch before sending."""
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
+                state="pending", claimed_by=None, attempts=bindparam("b_att"),
+                last_text=text[:2000], updated_at=now),
+                [{"b_id": c.id, "b_att": c.attempts - 1} for c in claimed])
+
+    # -- questions -----------------------------------------------------------
+
+    def counts(self, dispatch_id: int) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.state, func.count())
+                                .where(deliveries.c.dispatch_id == dispatch_id)
+                                .group_by(deliveries.c.state)).all()
+        out = {s: 0 for s in ("pending", "sending", "sent", "failed", "deferred", "skipped")}
+        out.update({state: n for state, n in rows})
+        return out
+
+    def next_due(self, dispatch_id: int) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
+                deliveries.c.dispatch_id == dispatch_id,
+                deliveries.c.state == "deferred")).scalar_one()
+        return _aware(value)
+
+    def ambiguous(self, dispatch_id: int) -> list[Any]:
+        """Rows left ``sending`` by a dispatcher that is gone: delivered or not, unknown."""
+        live = self.live_owners()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries).where(
+                deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "sending")
+                .order_by(deliveries.c.id)).all()
+        return [r for r in rows if r.claimed_by not in live]
+
+    def requeue_unknown(self, dispatch_id: int) -> int:
+        """Send ambiguous rows again (``--resend-unknown``), keeping their Message-ID."""
+        rows = self.ambiguous(dispatch_id)
+        if not rows:
+            return 0
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(deliveries).where(
+                deliveries.c.id == bindparam("b_id"), deliveries.c.state == "sending",
+                deliveries.c.claimed_by == bindparam("b_owner")).values(
+                state="pending", claimed_by=None, updated_at=now,
+                last_text="requeued by --resend-unknown after an interrupted run"),
+                [{"b_id": r.id, "b_owner": r.claimed_by} for r in rows])
+        return len(rows)
+
+    def rows(self, dispatch_id: int, state: str | None = None, limit: int | None = None) -> list[Any]:
+        q = select(deliveries).where(deliveries.c.dispatch_id == dispatch_id)
+        if state is not None:
+            q = q.where(deliveries.c.state == state)
+        q = q.order_by(deliveries.c.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return conn.execute(q).all()
+
+    def failures(self, dispatch_id: int) -> list[tuple[int | None, str, int]]:
+        """(code, text, count) of failed rows, most common first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.last_code, deliveries.c.last_text, func.count())
+                .where(deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "failed")
+                .group_by(deliveries.c.last_code, deliveries.c.last_text)
+                .order_by(func.count().desc())).all()
+        return [(c, t or "", n) for c, t, n in rows]
+
+    def timing(self, dispatch_id: int) -> tuple[dt.datetime | None, dt.datetime | None]:
+        with self.engine.connect() as conn:
+            first, last = conn.execute(select(func.min(deliveries.c.first_attempt_at),
+                                              func.max(deliveries.c.sent_at))
+                                       .where(deliveries.c.dispatch_id == dispatch_id)).one()
+        return _aware(first), _aware(last)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
