@@ -134,14 +134,15 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
         limits = replace(limits, per_second=options.rate)
     rendition = compose(issue, config, web=False)
     counts = {c.name: c for c in store.list_counts()}.get(ml.name)
-    active = counts.active if counts else 0
+    members = (counts.active + counts.unsubscribed + counts.bounced + counts.complained
+               if counts else 0)
     recipients = sum(1 for _ in store.recipients(ml.name))
     config.secret()  # fail before any work if unsubscribe links cannot be signed
     return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
                 mailing_list=ml, rendition=rendition,
                 template=MessageTemplate(rendition, config.newsletter),
                 sender_name=spec.name, limits=limits, recipients=recipients,
-                suppressed=max(0, active - recipients))
+                suppressed=max(0, members - recipients))
 
 
 class Personaliser:
@@ -309,7 +310,8 @@ class Dispatcher:
                         report.paused = (f"{consecutive} consecutive failures; "
                                          f"last: {self._last_error}")
                         break
-        except SendPermanentError as exc:
+        except (SendPermanentError, SendTransientError) as exc:
+            # raised by open() (server down, TLS, credentials) or a batch-level refusal
             report.paused = str(exc)
         finally:
             if pending:

@@ -1,0 +1,240 @@
+"""Dispatch through the ledger, in-process, with the memory sender (policy, not wire)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections import Counter
+
+import pytest
+
+from pbtp_mailer.errors import ContentChangedError, DispatchPausedError
+
+
+def recipients_of(sender) -> Counter:
+    return Counter(r for m in sender.outbox for r in m.rcpt_to)
+
+
+def test_each_recipient_once_and_rerun_sends_nothing(world, memory_sender):
+    emails = world.make_list(60)
+    store = world.store()
+    s1 = memory_sender(batch_size=8)
+    report = world.run(store, sender=s1)
+    assert report.sent == 60 and report.exit_code == 0
+    assert recipients_of(s1) == Counter({e: 1 for e in emails})
+    s2 = memory_sender()
+    again = world.run(store, sender=s2)
+    assert again.sent == 0 and s2.outbox == [] and again.exit_code == 0
+
+
+def test_each_copy_is_personalised(world, memory_sender):
+    from pbtp_mailer.tokens import read_token
+
+    world.make_list(5)
+    store = world.store()
+    sender = memory_sender()
+    world.run(store, sender=sender)
+    ids = set()
+    for out in sender.outbox:
+        msg = email.message_from_bytes(out.data, policy=email.policy.default)
+        (rcpt,) = out.rcpt_to
+        assert msg["To"].addresses[0].addr_spec == rcpt
+        token = msg["List-Unsubscribe"].split("/u/")[1].split(">")[0]
+        sub_id, list_id = read_token(world.env["PBTP_MAILER_SECRET"].encode(), token)
+        assert store.member(sub_id, list_id)[0] == rcpt
+        text = msg.get_body(("plain",)).get_content()
+        assert f"/u/{token}>" in text and rcpt in text
+        ids.add(msg["Message-ID"])
+    assert len(ids) == 5
+
+
+def test_new_subscribers_get_it_next_run_and_suppressed_are_skipped(world, memory_sender):
+    world.make_list(10)
+    store = world.store()
+    world.run(store, sender=memory_sender(), limit=4)
+    store.add_subscriber("members", "late@example.com", name="Late Comer")
+    store.unsubscribe("member00009@example.com", "members")
+    sender = memory_sender()
+    report = world.run(store, sender=sender)
+    got = recipients_of(sender)
+    assert "late@example.com" in got
+    assert "member00009@example.com" not in got
+    assert report.counts["sent"] == 10  # 9 of the first ten + the late one
+
+
+def test_suppressed_between_claims_is_checked_at_send_time(world, memory_sender):
+    """The address is suppressed after the run started (rows already enqueued)."""
+    world.make_list(20)
+    store = world.store()
+    sender = memory_sender(batch_size=5)
+    calls = {"n": 0}
+    original = sender.send
+
+    def send(batch):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            store.suppress("member00019@example.com", "complained")
+        return original(batch)
+
+    sender.send = send
+    report = world.run(store, sender=sender)
+    assert "member00019@example.com" not in recipients_of(sender)
+    assert report.skipped == 1 and report.counts["skipped"] == 1
+
+
+def test_limit_sends_at_most_n_then_resumes(world, memory_sender):
+    world.make_list(30)
+    store = world.store()
+    s1 = memory_sender(batch_size=8)
+    r1 = world.run(store, sender=s1, limit=10)
+    assert r1.sent == 10 and r1.exit_code == 5 and r1.counts["pending"] == 20
+    s2 = memory_sender(batch_size=8)
+    world.run(store, sender=s2)
+    assert set(recipients_of(s1)).isdisjoint(recipients_of(s2))
+    assert len(recipients_of(s2)) == 20
+
+
+def test_transient_failure_deferred_then_retried(world, memory_sender):
+    world.make_list(6)
+    store = world.store()
+    flaky = memory_sender(fail={"member00002@example.com": [451, "4.3.0 try later"]})
+    report = world.run(store, sender=flaky, in_run_retry_seconds=0)
+    assert report.counts["deferred"] == 1 and report.exit_code == 5
+    rows = {r.email: r for r in world.plan(store)[0].store.engine.connect().execute(
+        __import__("sqlalchemy").text("select email, state, attempts, last_code from deliveries"))}
+    assert rows["member00002@example.com"].state == "deferred"
+    assert rows["member00002@example.com"].last_code == 451
+    healthy = memory_sender()
+    report2 = world.run(store, sender=healthy)
+    assert recipients_of(healthy) == Counter({"member00002@example.com": 1})
+    assert report2.exit_code == 0
+
+
+def test_transient_gives_up_after_max_attempts(world, memory_sender):
+    world.make_list(3)
+    store = world.store()
+    always = memory_sender(fail={"member00001@example.com": [451, "4.3.0 try later"]})
+    report = world.run(store, sender=always)  # in-run retries every ~10-50 ms
+    assert report.counts["failed"] == 1 and report.exit_code == 3
+    from pbtp_mailer.status import recipients_in_state
+
+    (row,) = recipients_in_state(store, "2024-03", "failed")
+    assert row["attempts"] == 6 and row["last_text"].startswith("gave up after 6 attempts")
+    assert not store.is_suppressed("member00001@example.com", store.get_list("members").id)
+
+
+def test_permanent_failure_recorded_and_suppressed(world, memory_sender):
+    world.make_list(5)
+    store = world.store()
+    sender = memory_sender(fail={"member00003@example.com": [550, "5.1.1 no such user"]})
+    report = world.run(store, sender=sender)
+    assert report.failed == 1 and report.exit_code == 3
+    assert store.is_suppressed("member00003@example.com", store.get_list("members").id)
+    details = store.subscriber("member00003@example.com")
+    assert "bounced" in str(details)
+
+
+def test_server_down_at_start_pauses_with_one_error(world, memory_sender):
+    world.make_list(20)
+    store = world.store()
+    with pytest.raises(DispatchPausedError, match="paused: memory: connection refused"):
+        world.run(store, sender=memory_sender(down=True))
+    from pbtp_mailer.status import issue_status
+
+    assert issue_status(store, "2024-03")[0].counts["pending"] == 20
+
+
+def test_server_going_down_pauses_after_consecutive_failures(world, memory_sender):
+    from pbtp_mailer.errors import SendTransientError
+
+    world.make_list(200)
+    store = world.store()
+    down = memory_sender(batch_size=10)
+    slept = []
+
+    def refuse(batch):
+        raise SendTransientError("smtp.example.org:587: connection refused")
+
+    down.send = refuse
+    from pbtp_mailer.dispatch import Dispatcher
+
+    plan, opts = world.plan(store)
+    with pytest.raises(DispatchPausedError, match="paused: 30 consecutive failures; last: "
+                                                  "smtp.example.org:587: connection refused"):
+        Dispatcher(plan, opts, sender=down, sleep=slept.append).run()
+    assert len(slept) == 3  # backs off between refused batches, then gives up
+    from pbtp_mailer.status import issue_status
+
+    (st,) = issue_status(store, "2024-03")
+    assert st.state == "paused" and st.counts["pending"] == 200 and st.counts["sent"] == 0
+    ok = memory_sender(batch_size=50)
+    report = world.run(store, sender=ok)
+    assert report.sent == 200 and report.exit_code == 0
+
+
+def test_wrong_credentials_pause_at_once(world, memory_sender):
+    world.make_list(50)
+    store = world.store()
+    bad = memory_sender(auth_fails=True)
+    with pytest.raises(DispatchPausedError) as exc:
+        world.run(store, sender=bad)
+    assert "auth" in str(exc.value).lower()
+    from pbtp_mailer.status import issue_status
+
+    assert issue_status(store, "2024-03")[0].counts["pending"] == 50
+
+
+def test_edited_issue_is_refused_then_accepted_with_flag(world, memory_sender):
+    world.make_list(10)
+    store = world.store()
+    world.run(store, sender=memory_sender(), limit=3)
+    world.issue.write_text(world.issue.read_text(encoding="utf-8").replace(
+        "Surgical extirpation", "Surgical removal"), encoding="utf-8")
+    with pytest.raises(ContentChangedError, match="changed since its dispatch to list 'members' "
+                                                  r"started \(3 already sent"):
+        world.run(store, sender=memory_sender())
+    sender = memory_sender()
+    world.run(store, sender=sender, accept_changes=True)
+    assert len(sender.outbox) == 7
+    body = email.message_from_bytes(sender.outbox[0].data, policy=email.policy.default)
+    assert "Surgical removal" in body.get_body(("plain",)).get_content()
+
+
+def test_address_on_two_lists_gets_issue_once(world, memory_sender):
+    world.make_list(5)
+    store = world.store()
+    store.create_list("reviewers")
+    store.add_subscriber("reviewers", "member00001@example.com")
+    store.add_subscriber("reviewers", "editor@example.com")
+    world.run(store, sender=memory_sender())
+    second = memory_sender()
+    world.run(store, sender=second, list_name="reviewers")
+    assert recipients_of(second) == Counter({"editor@example.com": 1})
+
+
+def test_header_injection_in_subscriber_name_fails_that_row_only(world, memory_sender):
+    world.make_list(3)
+    store = world.store()
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:
+        conn.execute(text("update subscribers set name = :n where email = :e"),
+                      {"n": "Evil\r\nBcc: victim@example.org", "e": "member00001@example.com"})
+    sender = memory_sender()
+    report = world.run(store, sender=sender)
+    assert report.header_refused == 1 and report.sent == 2
+    assert all(b"victim" not in m.data for m in sender.outbox)
+
+
+def test_dry_run_touches_nothing(world):
+    from pbtp_mailer.dispatch import dry_run
+    from pbtp_mailer.status import issue_status
+
+    world.make_list(25)
+    store = world.store()
+    store.unsubscribe("member00004@example.com", "members")
+    plan, _ = world.plan(store)
+    preview = dry_run(plan)
+    assert preview.recipients == 24 and preview.suppressed == 1
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in preview.first_headers
+    assert issue_status(store, "2024-03") == []
