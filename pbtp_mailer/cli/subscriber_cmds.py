@@ -45,7 +45,8 @@ def _when(value: datetime | None) -> str:
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    suffix = "es" if word.endswith("s") else "s"
+    return f"{n} {word}{'' if n == 1 else suffix}"
 
 
 # -- lists -----------------------------------------------------------------------

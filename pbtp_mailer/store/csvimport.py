@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, select, update
 
 from ..errors import ImportFileError, Problem
 from .csvfile import read_table
-from .db import insert_ignore
+from .db import bulk_insert
 from .schema import memberships, status_history, subscribers, suppressions
 from .subscribers import InvalidAddress, check_text, normalize_email
 
@@ -179,13 +179,13 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
 
     new = [r for r in good if r.key not in existing]
     if new:
-        conn.execute(insert_ignore(conn, subscribers, "email_key"), [
+        bulk_insert(conn, subscribers, [
             dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
-                 created_at=now, updated_at=now) for r in new])
+                 created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
         for chunk in _chunks([r.key for r in new]):
             for r in conn.execute(
-                select(subscribers.c.id, subscribers.c.email_key, subscribers.c.name,
-                       subscribers.c.attrs).where(subscribers.c.email_key.in_(chunk))
+                select(subscribers.c.id, subscribers.c.email_key)
+                .where(subscribers.c.email_key.in_(chunk))
             ):
                 existing[r.email_key] = r
     new_keys = {r.key for r in new}
@@ -230,9 +230,8 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
             changes,
         )
     if new_members:
-        conn.execute(insert_ignore(conn, memberships, "subscriber_id", "list_id"), new_members)
-    if history:
-        conn.execute(status_history.insert(), history)
+        bulk_insert(conn, memberships, new_members, ignore_conflict=["subscriber_id", "list_id"])
+    bulk_insert(conn, status_history, history)
 
 
 def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 5000) -> int:

@@ -14,7 +14,7 @@ writer takes the write lock up front instead of failing on upgrade.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from ..errors import StoreError
 
-__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore"]
+__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore", "bulk_insert"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -59,7 +59,8 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
-        hint = 'pip install "psycopg[binary]"' if parsed.get_backend_name() == "postgresql" else None
+        pg = parsed.get_backend_name() == "postgresql"
+        hint = 'pip install "psycopg[binary]"' if pg else None
         raise StoreError(f"{safe_url(url)}: no database driver ({exc})", hint=hint) from None
     if is_sqlite:
         _configure_sqlite(engine)
@@ -105,3 +106,43 @@ def insert_ignore(conn: Connection, table: Table, *keys: str) -> Insert:
 
         return pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
     raise StoreError(f"database {conn.dialect.name!r} is not supported (SQLite or PostgreSQL)")
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+                *, ignore_conflict: Sequence[str] = ()) -> None:
+    """``executemany`` of ``rows`` straight to the driver (5-10x less overhead than Core).
+
+    Values go through each column type's own bind processor, so they are
+    stored exactly as Core would store them. ``ignore_conflict`` names the
+    unique columns of ``ON CONFLICT (...) DO NOTHING`` (SQLite, PostgreSQL).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = list(rows[0])
+    procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+        raise StoreError(f"bulk insert: unsupported paramstyle {dialect.paramstyle!r}")
+    prep = dialect.identifier_preparer
+    sql = (f"INSERT INTO {prep.format_table(table)} "
+           f"({', '.join(prep.quote(n) for n in names)}) "
+           f"VALUES ({', '.join([mark] * len(names))})")
+    if ignore_conflict:
+        sql += f" ON CONFLICT ({', '.join(prep.quote(n) for n in ignore_conflict)}) DO NOTHING"
+    pairs = [(n, _last_value_cache(p) if p is not None else None)
+             for n, p in zip(names, procs, strict=True)]
+    params = [tuple(p(r[n]) if p is not None else r[n] for n, p in pairs) for r in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+def _last_value_cache(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Bulk rows repeat the same timestamp object: convert it once."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, proc(value)
+        return last[1]
+
+    return convert

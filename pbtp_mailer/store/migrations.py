@@ -147,5 +147,7 @@ def migrate(engine: Engine, migrations: Sequence[Migration] | None = None) -> li
                 done.append(m.name)
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or exc
-        raise StoreError(f"{where}: migration {current} failed and was rolled back: {reason}") from None
+        raise StoreError(
+            f"{where}: migration {current} failed and was rolled back: {reason}"
+        ) from None
     return done

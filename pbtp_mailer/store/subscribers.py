@@ -143,10 +143,11 @@ def create_list(conn: Connection, name: str, description: str, now: datetime) ->
         raise StoreError(f"list name {name!r} must be 1-200 characters on one line")
     if conn.execute(select(lists.c.id).where(lists.c.name == name)).first() is not None:
         raise StoreError(f"list {name!r} already exists")
-    new_id = conn.execute(
+    pk = conn.execute(
         lists.insert().values(name=name, description=description, created_at=now)
-    ).inserted_primary_key[0]
-    return MailingList(id=int(new_id), name=name, description=description)
+    ).inserted_primary_key
+    assert pk is not None
+    return MailingList(id=int(pk[0]), name=name, description=description)
 
 
 def delete_list(conn: Connection, name: str) -> int:
@@ -212,14 +213,14 @@ def ensure_subscriber(
     """The id of the subscriber with ``key``, created if missing; name/attrs merged in."""
     row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
     if row is None:
-        return int(
-            conn.execute(
-                subscribers.insert().values(
-                    email=email, email_key=key, name=name, attrs=dict(attrs or {}),
-                    created_at=now, updated_at=now,
-                )
-            ).inserted_primary_key[0]
-        )
+        pk = conn.execute(
+            subscribers.insert().values(
+                email=email, email_key=key, name=name, attrs=dict(attrs or {}),
+                created_at=now, updated_at=now,
+            )
+        ).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
     new_attrs = {**(row.attrs or {}), **(attrs or {})}
     new_name = name if name else row.name
     if new_attrs != (row.attrs or {}) or new_name != row.name:

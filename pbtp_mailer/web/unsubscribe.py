@@ -104,7 +104,7 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)} – {site}</title>\n<style>{_STYLE}</style>\n"
             f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-        ).encode("utf-8")
+        ).encode()
 
     def respond(start: StartResponse, code: int, body: bytes, *, head: bool = False,
                 extra: list[tuple[str, str]] | None = None) -> list[bytes]:

@@ -169,7 +169,8 @@ def test_profile_update_is_counted(cli, tmp_path: Path) -> None:
     [
         (b"", "members.csv: empty file"),
         (b"\xef\xbb\xbf\r\n \r\n", "members.csv: empty file"),
-        (b"mail,name\nann@example.org,Ann\n", "members.csv:1: no 'email' column (found: mail, name)"),
+        (b"mail,name\nann@example.org,Ann\n",
+         "members.csv:1: no 'email' column (found: mail, name)"),
         (b"email,name\nann@example.org,Ann\nbob@example.org,Bob\ncy@example.org,Ren\xe9e\n",
          f"members.csv:4: not UTF-8 (byte 0xe9 at position 19); {UTF8_HINT}"),
         (b"\xff\xfee\x00m\x00", f"members.csv:1: is UTF-16; {UTF8_HINT}"),
