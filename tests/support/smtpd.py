@@ -11,8 +11,9 @@ Faults are plain attributes, changeable while the server runs:
 
 * ``rcpt_codes = {"bad@example.org": "550 5.1.1 no such user"}`` per recipient;
 * ``data_codes = ["451 4.3.0 try later", ...]`` replies to the next DATAs;
-* ``rates = {"421": 0.01, "451": 0.02, "550": 0.01}`` random DATA replies
-  (seeded by ``seed``; a 421 also closes the session);
+* ``rates = {"421": 0.01, "451": 0.02, "550": 0.01, "drop": 0.01}`` random DATA
+  replies (seeded by ``seed``; a 421 also closes the session; ``drop`` loses the
+  connection after the body arrived, without a reply);
 * ``drop_mid_data = n`` drops the next n sessions after the body arrived,
   without a reply (the client cannot know whether the message went through);
 * ``drop_after = n`` closes each session when it starts its (n+1)-th
@@ -118,7 +119,10 @@ class _Handler:
                 for code, rate in sorted(srv.rates.items()):
                     acc += rate
                     if roll < acc:
-                        scripted = f"{code} {_TEXT.get(code[0], 'scripted')}"
+                        if code == "drop":  # lose the connection after the body, no reply
+                            drop = True
+                        else:
+                            scripted = f"{code} {_TEXT.get(code[0], 'scripted')}"
                         break
         if drop:
             assert smtp.transport is not None
