@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
 from ..errors import Problem, StoreError
 from .csvfile import read_table
@@ -128,19 +128,20 @@ def _unsubscribe_from_list(conn: Connection, email: str, key: str, list_id: int,
     return True
 
 
+# Built once (the dispatcher calls this per message): one round trip, two index
+# lookups (suppressions PK; subscribers.email_key unique + memberships PK).
+_IS_SUPPRESSED = union_all(
+    select(literal(1)).where(suppressions.c.email_key == bindparam("k")),
+    select(literal(1))
+    .select_from(memberships.join(subscribers, subscribers.c.id == memberships.c.subscriber_id))
+    .where(subscribers.c.email_key == bindparam("k"), memberships.c.list_id == bindparam("l"),
+           memberships.c.status == "unsubscribed"),
+).limit(1)
+
+
 def is_suppressed(conn: Connection, email: str, list_id: int) -> bool:
     """Unsubscribed from this list or from all, bounced or complained."""
-    key = email_key(email)
-    if conn.execute(
-        select(suppressions.c.email_key).where(suppressions.c.email_key == key)
-    ).first() is not None:
-        return True
-    q = (
-        select(memberships.c.status)
-        .join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
-        .where(subscribers.c.email_key == key, memberships.c.list_id == list_id)
-    )
-    return conn.execute(q).scalar_one_or_none() == "unsubscribed"
+    return conn.execute(_IS_SUPPRESSED, {"k": email_key(email), "l": list_id}).first() is not None
 
 
 def suppressed_among(conn: Connection, emails: Sequence[str], list_id: int) -> set[str]:
