@@ -255,3 +255,19 @@ def test_library_error_carries_problems(store: Store, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError) as exc:
         store.import_csv("news", tmp_path / "m.csv", strict=True)
     assert [p.line for p in exc.value.problems] == [2]
+
+
+def test_sample_list_imports_cleanly(cli, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(Path(__file__).parents[2] / "samples" / "subscribers-sample.csv",
+                tmp_path / "subscribers-sample.csv")
+    cli("lists", "create", "news")
+    r = cli("lists", "import", "news", "subscribers-sample.csv")
+    assert (r.exit_code, r.output) == (0, "subscribers-sample.csv: 20 rows: 20 added, 0 updated, "
+                                          "0 unchanged, 0 skipped, 0 rejected.\n")
+    with db(tmp_path) as s:
+        recs = list(s.recipients("news"))
+    assert all(r.email.rsplit("@", 1)[1] in ("example.org", "example.com", "example.net")
+               for r in recs)
+    assert recs[2].attrs == {"institution": "Université Exemple", "role": "Researcher"}
