@@ -89,7 +89,8 @@ class DispatchReport:
 
     @property
     def remaining(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ("pending", "deferred", "sending"))
+        """Rows a later run must still handle (not those another live dispatcher is sending)."""
+        return self.counts.get("pending", 0) + self.counts.get("deferred", 0) + self.ambiguous
 
     @property
     def exit_code(self) -> int:
@@ -327,7 +328,7 @@ class Dispatcher:
                 f"dispatch of {plan.issue.id} to '{plan.mailing_list.name}' paused: "
                 f"{report.paused}",
                 hint="fix the cause, then run the same command again to resume") from None
-        if not report.remaining:
+        if not report.remaining and not report.counts.get("sending"):
             ledger.set_state(dispatch.id, "done")
         return report
 
