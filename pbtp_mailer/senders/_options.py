@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, SendPermanentError
-from .base import Outgoing, SendResult, SenderSpec, Status
+from .base import Outgoing, SenderSpec, SendResult, Status
 
 __all__ = ["Options", "mask", "per_recipient", "finish_batch", "BatchFailure"]
 

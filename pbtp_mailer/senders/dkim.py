@@ -107,6 +107,8 @@ class DKIMSigningSender:
         self.inner = inner
         self.signer = signer
         self.name = inner.name
+        self.batch_size = inner.batch_size
+        self.rewrites_date_and_message_id = inner.rewrites_date_and_message_id
 
     @classmethod
     def from_spec(cls, inner: Sender, spec: SenderSpec) -> DKIMSigningSender:
@@ -128,14 +130,6 @@ class DKIMSigningSender:
         except SendPermanentError as exc:
             raise ConfigError(f"{opts.where}: DKIM key unusable: {exc}") from None
         return cls(inner, signer)
-
-    @property
-    def batch_size(self) -> int:  # type: ignore[override]
-        return self.inner.batch_size
-
-    @property
-    def rewrites_date_and_message_id(self) -> bool:  # type: ignore[override]
-        return self.inner.rewrites_date_and_message_id
 
     def __repr__(self) -> str:
         return f"<DKIM d={self.signer.domain.decode()} s={self.signer.selector.decode()} " \

@@ -52,7 +52,7 @@ class OutboxSender(BaseSender):
         key = f"{time.time_ns()}.P{os.getpid()}Q{next(self._seq)}.{self._host}"
         envelope = (
             f"Return-Path: <{msg.mail_from}>\nX-Envelope-To: {', '.join(msg.rcpt_to)}\n"
-        ).encode("utf-8")
+        ).encode()
         tmp = self.path / "tmp" / key
         with open(tmp, "xb") as fh:
             fh.write(envelope)

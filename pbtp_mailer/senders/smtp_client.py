@@ -234,8 +234,9 @@ class SMTPConnection:
                 assert self.writer is not None
                 try:
                     async with asyncio.timeout(self.connect_timeout):
-                        await self.writer.start_tls(self.ssl_context or ssl.create_default_context(),
-                                                    server_hostname=self.host)
+                        await self.writer.start_tls(
+                            self.ssl_context or ssl.create_default_context(),
+                            server_hostname=self.host)
                 except ssl.SSLCertVerificationError as exc:
                     raise SendPermanentError(
                         f"{self.place}: certificate verify failed: {exc.verify_message}"
