@@ -53,9 +53,14 @@ def check_command(app: AppContext, name_or_url: str | None) -> None:
     from ..senders.registry import create_sender
 
     sender = create_sender(name_or_url, app.config, concurrency=1)
-    sender.open()
-    sender.close()
-    click.echo(f"{sender.name}: OK ({sender!r})")
+    check = getattr(sender, "check", None)
+    if check is not None:
+        detail = check()
+    else:  # non-network senders: opening proves what can be proved
+        sender.open()
+        sender.close()
+        detail = "opened and closed"
+    click.echo(f"{sender.name}: OK: {detail}")
 
 
 COMMANDS = [senders_group]

@@ -123,6 +123,37 @@ class HTTPSender(BaseSender):
             self.client.close()
             self.client = None
 
+    # -- checking -----------------------------------------------------------
+
+    def _check_path(self) -> str:
+        """A cheap authenticated GET that proves the credentials."""
+        raise NotImplementedError
+
+    def _get(self, path: str) -> httpx.Response:
+        assert self.client is not None
+        return self.client.get(path)
+
+    def check(self) -> str:
+        """Open, make one authenticated read-only request, close: what ``senders check`` does."""
+        import httpx
+
+        self.open()
+        try:
+            try:
+                response = self._get(self._check_path())
+            except httpx.HTTPError as exc:
+                raise SendTransientError(
+                    f"{self.provider}: cannot reach {self.base_url}: {self._clean(exc)}"
+                ) from None
+            self._account_error(response, self._short(response, 120))
+            if response.status_code >= 400:
+                raise SendPermanentError(
+                    f"{self.provider}: {response.status_code} {self._short(response, 120)}",
+                    code=response.status_code)
+            return f"{self.provider}: credentials accepted by {self.base_url}"
+        finally:
+            self.close()
+
     # -- sending ------------------------------------------------------------
 
     def units(self, batch: Sequence[Outgoing]) -> list[list[Outgoing]]:

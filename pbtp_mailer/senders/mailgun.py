@@ -42,6 +42,9 @@ class MailgunSender(HTTPSender):
             self.base_url = REGIONS[region]
         self.tracking = self.opts.flag("tracking", False)
 
+    def _check_path(self) -> str:
+        return f"/v3/domains/{self.domain}"
+
     def _auth_headers(self) -> dict[str, str]:
         token = base64.b64encode(f"api:{self.secret}".encode()).decode()
         return {"Authorization": f"Basic {token}"}

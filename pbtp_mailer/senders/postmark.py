@@ -50,6 +50,9 @@ class PostmarkSender(HTTPSender):
         self.track_links = self.opts.text("track_links", "None")
         self.tag = self.opts.text("tag")
 
+    def _check_path(self) -> str:
+        return "/server"
+
     def _auth_headers(self) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.secret or "", "Accept": "application/json"}
 

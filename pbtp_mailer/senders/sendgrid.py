@@ -39,6 +39,9 @@ class SendGridSender(HTTPSender):
     default_secret_env: ClassVar[str] = "SENDGRID_API_KEY"
     extra_options: ClassVar[frozenset[str]] = frozenset({"tracking"})
 
+    def _check_path(self) -> str:
+        return "/v3/scopes"
+
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret}"}
 

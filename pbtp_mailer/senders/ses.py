@@ -63,6 +63,9 @@ class SESSender(HTTPSender):
         self.configuration_set = self.opts.text("configuration_set")
         self._credentials: Any = None
 
+    def _check_path(self) -> str:
+        return "/v2/email/account"
+
     def _auth_headers(self) -> dict[str, str]:
         return {}
 
@@ -94,12 +97,18 @@ class SESSender(HTTPSender):
                  "(or set profile in the sender table)",
         )
 
-    def _signed_headers(self, body: bytes) -> dict[str, str]:
+    def _get(self, path: str) -> Any:
+        assert self.client is not None
+        return self.client.get(path, headers=self._signed_headers(b"", "GET", path))
+
+    def _signed_headers(self, body: bytes, method: str = "POST",
+                        path: str = PATH) -> dict[str, str]:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        request = AWSRequest(method="POST", url=self.base_url + PATH, data=body,
-                             headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"} if method == "POST" else {}
+        request = AWSRequest(method=method, url=self.base_url + path, data=body,
+                             headers=headers)
         SigV4Auth(self._credentials, "ses", self.region).add_auth(request)
         return dict(request.headers.items())
 

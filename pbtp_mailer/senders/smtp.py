@@ -148,6 +148,14 @@ class SMTPSender(BaseSender):
             self.close()
             raise
 
+    def check(self) -> str:
+        """Open one session (TLS, AUTH) and close it: what ``senders check`` does."""
+        self.open()
+        self.close()
+        secured = {"none": "plain text", "starttls": "STARTTLS", "implicit": "TLS"}[self.tls]
+        who = f" as '{self.username}'" if self.username else ""
+        return f"{self.place}: connected ({secured}){who}"
+
     def close(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:

@@ -209,3 +209,15 @@ def test_ses_raw_keeps_our_bytes_and_is_sigv4_signed() -> None:
             assert sender.rewrites_date_and_message_id is True
             assert sender.send([msg])[0].provider_id.endswith("-ses")
         assert api.deliveries[0].raw == msg.data and api.problems == []
+
+
+def test_check_proves_credentials(api: FakeAPI) -> None:
+    assert "credentials accepted" in make(api).check()
+    opts = {"base_url": api.base_url, **EXTRA.get(api.provider, {})}
+    env = {k: ("wrong-secret" if k != "AWS_ACCESS_KEY_ID" else v) for k, v in ENV.items()}
+    wrong = build_sender(SenderSpec(api.provider, api.provider, opts, env))
+    with pytest.raises(SendPermanentError) as info:
+        wrong.check()
+    assert str(info.value).startswith(f"{api.provider}: 40") and "wrong-secret" not in str(
+        info.value)
+    assert api.problems == []

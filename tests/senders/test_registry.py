@@ -196,7 +196,8 @@ def test_cli_check_ok_and_auth_failure(tmp_path: Path) -> None:
         ok = _cli(tmp_path, ["senders", "check", "relay"],
                   {"PBTP_SMTP_PASSWORD": "right-password"}, srv.port)
         assert ok.exit_code == 0, ok.output
-        assert ok.output.startswith("relay: OK")
+        assert ok.output.startswith(
+            f"relay: OK: 127.0.0.1:{srv.port}: connected (plain text) as 'news'")
         bad = _cli(tmp_path, ["senders", "check"],
                    {"PBTP_SMTP_PASSWORD": "wrong-password"}, srv.port)
     assert bad.exit_code == 1

@@ -128,6 +128,16 @@ class FakeAPI:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                status, headers, payload = api._check(
+                    self.path, {k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -174,6 +184,33 @@ class FakeAPI:
             if self.script:
                 return self.script.pop(0)
         return getattr(self, f"_{self.provider}")(path, headers, body)
+
+    def _check(self, path: str, headers: dict[str, str]) -> Answer:
+        """The read-only endpoints ``senders check`` uses to prove credentials."""
+        with self._lock:
+            self.requests += 1
+        token = base64.b64encode(f"api:{self.secret}".encode()).decode()
+        if self.provider == "postmark" and path == "/server":
+            if headers.get("x-postmark-server-token") != self.secret:
+                return _json(401, {"ErrorCode": 10, "Message": "Bad or missing API token"})
+            return _json(200, {"ID": 1, "Name": "pbtp"})
+        if self.provider == "sendgrid" and path == "/v3/scopes":
+            if headers.get("authorization") != f"Bearer {self.secret}":
+                return _json(401, {"errors": [{"message": "authorization required"}]})
+            return _json(200, {"scopes": ["mail.send"]})
+        if self.provider == "mailgun" and path.startswith("/v3/domains/"):
+            if headers.get("authorization") != f"Basic {token}":
+                return 401, {"Content-Type": "text/plain"}, b"Forbidden"
+            if path != f"/v3/domains/{self.domain}":
+                return _json(404, {"message": "Domain not found"})
+            return _json(200, {"domain": {"name": self.domain, "state": "active"}})
+        if self.provider == "ses" and path == "/v2/email/account":
+            problem = self._check_sigv4(path, headers, b"", "GET")
+            if problem:
+                return _json(403, {"message": problem},
+                             {"x-amzn-ErrorType": "InvalidSignatureException"})
+            return _json(200, {"SendingEnabled": True, "ProductionAccessEnabled": True})
+        return self._problem(f"unexpected GET {path}")
 
     def _postmark(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
         if path != "/email/batch":
@@ -296,7 +333,8 @@ class FakeAPI:
         self.deliveries.append(_from_mime(rcpts, raw))
         return _json(200, {"MessageId": f"0100{next(self._ids):012d}-ses"})
 
-    def _check_sigv4(self, path: str, headers: dict[str, str], body: bytes) -> str | None:
+    def _check_sigv4(self, path: str, headers: dict[str, str], body: bytes,
+                     method: str = "POST") -> str | None:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
@@ -314,7 +352,7 @@ class FakeAPI:
         for must in ("host", "x-amz-date"):
             if must not in signed:
                 return f"{must} must be signed"
-        request = AWSRequest(method="POST", url=f"http://{headers['host']}{path}", data=body,
+        request = AWSRequest(method=method, url=f"http://{headers['host']}{path}", data=body,
                              headers={h: headers[h] for h in signed if h in headers})
         request.context["timestamp"] = headers["x-amz-date"]
         signer = SigV4Auth(Credentials(akid, self.secret), "ses", self.region)
