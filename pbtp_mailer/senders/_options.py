@@ -165,10 +165,11 @@ def finish_batch(
     results: list[SendResult] = []
     for msg, outcome in zip(batch, outcomes, strict=True):
         if isinstance(outcome, BatchFailure):
+            # never tried while others were: transient, whatever the error, so a
+            # session or account problem is never blamed on these recipients
             err = outcome.error
-            status = Status.PERMANENT if isinstance(err, SendPermanentError) else Status.TRANSIENT
             results.extend(per_recipient(
-                msg, status, getattr(err, "code", None), str(err),
+                msg, Status.TRANSIENT, getattr(err, "code", None), str(err),
                 retry_after=getattr(err, "retry_after", None),
             ))
         else:

@@ -18,6 +18,7 @@ always verified (``ssl.create_default_context()``, plus ``ca_file``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
@@ -95,6 +96,8 @@ class SMTPSender(BaseSender):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pool: list[SMTPConnection] = []
+        # sessions not in a transaction: shared by concurrent send() calls
+        self._idle: asyncio.Queue[SMTPConnection] = asyncio.Queue()
 
     def __repr__(self) -> str:
         user = f"{self.username}@" if self.username else ""
@@ -122,7 +125,11 @@ class SMTPSender(BaseSender):
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         # every step inside has its own timeout; this bound is only a backstop
-        return future.result(timeout=self.connect_timeout * 3 + self.timeout * 20)
+        try:
+            return future.result(timeout=self.connect_timeout * 3 + self.timeout * 20)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise SendTransientError(f"{self.place}: no progress for too long") from None
 
     def open(self) -> None:
         """Start the loop and open one session, proving address, TLS and credentials."""
@@ -137,6 +144,9 @@ class SMTPSender(BaseSender):
             )
         context = self._ssl_context()
         self._pool = [self._new_connection(context) for _ in range(self.connections)]
+        self._idle = asyncio.Queue()  # bound to the loop on first use, in its thread
+        for conn in self._pool:
+            self._idle.put_nowait(conn)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name=f"smtp:{self.place}",
                                   daemon=True)
@@ -190,10 +200,7 @@ class SMTPSender(BaseSender):
     async def _send_batch(
         self, batch: Sequence[Outgoing]
     ) -> list[list[SendResult] | BatchFailure]:
-        idle: asyncio.Queue[SMTPConnection] = asyncio.Queue()
-        for conn in self._pool:
-            idle.put_nowait(conn)
-
+        idle = self._idle
         async def one(msg: Outgoing) -> list[SendResult] | BatchFailure:
             conn = await idle.get()
             try:

@@ -352,6 +352,11 @@ class SMTPConnection:
             async with asyncio.timeout(self.timeout) as deadline:
                 mail, rcpts, data_reply = await self._envelope(commands, len(rcpt_to))
                 accepted = [r.ok for r in rcpts]
+                if mail.code == 421:
+                    # the server is closing this session (often an idle timeout)
+                    await self.abort()
+                    raise ConnectionLost(f"{self.place}: server closing the session ({mail})",
+                                         after_data=False)
                 if not mail.ok:
                     await self._reset(data_reply)
                     return [mail] * len(rcpt_to)

@@ -258,3 +258,25 @@ def test_dot_stuff() -> None:
 ])
 def test_parse_queue_id(text: str, qid: str | None) -> None:
     assert parse_queue_id(text) == qid
+
+
+def test_concurrent_send_calls_share_the_sessions(server: FakeSMTPServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with smtp(server, connections=2) as sender, ThreadPoolExecutor(3) as pool:
+        batches = [[outgoing(f"t{t}m{i}@example.net") for i in range(2)] for t in range(6)]
+        results = [r for rs in pool.map(sender.send, batches) for r in rs]
+    assert all(r.ok for r in results) and len(server.messages) == 12
+    assert server.sessions == 2
+
+
+def test_a_session_failure_next_to_successes_never_blames_recipients() -> None:
+    from pbtp_mailer.senders._options import BatchFailure, finish_batch, per_recipient
+
+    a, b = outgoing("a@example.net"), outgoing("b@example.net")
+    ok = per_recipient(a, Status.ACCEPTED, 250, "ok", "id1")
+    failed = BatchFailure(SendPermanentError("h:25: authentication failed", code=535))
+    results = finish_batch([a, b], [ok, failed])
+    assert [r.status for r in results] == [Status.ACCEPTED, Status.TRANSIENT]
+    with pytest.raises(SendPermanentError):
+        finish_batch([b], [failed])
