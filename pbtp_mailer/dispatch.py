@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -237,8 +238,6 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------
 
     def run(self) -> DispatchReport:
-        from .store.ledger import Outcome
-
         plan, opts, ledger = self.plan, self.options, self.ledger
         r = plan.rendition
         dispatch: DispatchInfo = ledger.open_dispatch(
@@ -260,51 +259,63 @@ class Dispatcher:
         ledger.register(self.owner)
         if dispatch.state == "paused":
             ledger.set_state(dispatch.id, "running", "")
-        pending: list[Outcome] = []
+        ledger.release_dead_claims(dispatch.id)
+        outcomes: list[Outcome] = []
+        reserved: deque[Claimed] = deque()
         consecutive = 0
         budget = opts.limit
         try:
             with sender:
                 batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
+                chunk = max(batch_size * 16, 128)
                 bucket = (TokenBucket(limits.per_second, burst=min(batch_size, limits.per_second),
                                       clock=self.monotonic, sleep=self.sleep)
                           if limits.per_second else None)
                 for _ in range(10**9):  # bounded by rows, attempts, budget and stop
-                    want = batch_size if budget is None else min(batch_size, budget)
                     if self._stop:
                         report.stopped = self._stop
-                        want = 0
-                    if want and windows:
+                        break
+                    if budget is not None and budget <= 0:
+                        break
+                    if not reserved:
+                        step = ledger.reserve(dispatch, self.owner,
+                                              chunk if budget is None else min(chunk, budget),
+                                              list_id=plan.mailing_list.id, outcomes=outcomes)
+                        outcomes = []
+                        report.skipped += step.skipped
+                        reserved.extend(step.claimed)
+                        if not reserved:
+                            due = ledger.next_due(dispatch.id)
+                            now = self.clock()
+                            if due is not None and (due - now).total_seconds() <= in_run_wait:
+                                self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
+                                continue
+                            break
+                    want = min(batch_size, len(reserved))
+                    if budget is not None:
+                        want = min(want, budget)
+                    if windows:
                         used = ledger.usage(plan.sender_name, windows)
                         room = min(limit - used[w] for w, limit in windows.items())
                         if room <= 0:
-                            full = [w for w, lim in windows.items() if used[w] >= lim]
+                            full = next(w for w, lim in windows.items() if used[w] >= lim)
                             report.quota = (f"sender '{plan.sender_name}' reached its "
-                                            f"per-{full[0]} limit ({windows[full[0]]})")
-                            want = 0
-                        want = min(want, max(room, 0))
-                    if want and bucket is not None:
+                                            f"per-{full} limit ({windows[full]})")
+                            break
+                        want = min(want, room)
+                    if bucket is not None:
                         want = bucket.take(want)
-                    step = ledger.step(dispatch, self.owner, pending, want,
-                                       list_id=plan.mailing_list.id, rate_windows=windows,
-                                       sender_name=plan.sender_name)
-                    pending = []
-                    report.skipped += step.skipped
-                    if not want:
-                        break
-                    if not step.claimed:
-                        if bucket is not None:
-                            bucket.tokens += want  # unused tokens go back
-                        due = ledger.next_due(dispatch.id)
-                        now = self.clock()
-                        if due is not None and (due - now).total_seconds() <= in_run_wait:
-                            self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
-                            continue
-                        break
-                    pending, consecutive = self._send(sender, step.claimed, personaliser,
-                                                      mail_from, report, consecutive)
+                    batch = [reserved.popleft() for _ in range(want)]
+                    sending = ledger.begin_send(self.owner, batch, outcomes,
+                                                list_id=plan.mailing_list.id,
+                                                rate_windows=windows,
+                                                sender_name=plan.sender_name)
+                    report.skipped += len(batch) - len(sending)
+                    batch = sending
+                    outcomes, consecutive = self._send(sender, batch, personaliser,
+                                                       mail_from, report, consecutive)
                     if budget is not None:
-                        budget -= len(step.claimed)
+                        budget -= len(batch)
                     if self.on_progress:
                         self.on_progress(report)
                     if consecutive >= self.settings.pause_after_consecutive_failures:
@@ -315,9 +326,8 @@ class Dispatcher:
             # raised by open() (server down, TLS, credentials) or a batch-level refusal
             report.paused = str(exc)
         finally:
-            if pending:
-                ledger.step(dispatch, self.owner, pending, 0, list_id=plan.mailing_list.id,
-                            rate_windows=windows, sender_name=plan.sender_name)
+            ledger.finish(outcomes)
+            ledger.release(list(reserved), "released: the run stopped before sending it")
             ledger.unregister(self.owner)
         report.counts = ledger.counts(dispatch.id)
         report.ambiguous = len(ledger.ambiguous(dispatch.id))

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, DateTime, and_, bindparam, func, or_, select, text, update
 
 from ..errors import ContentChangedError
 from . import suppression as _sup
 from .db import insert_ignore, write_transaction
-from .ledger_schema import deliveries, dispatches, rate_usage, runners
+from .ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage, runners
 from .schema import subscribers
 from .subscribers import MailingList, Recipient, email_key
 
@@ -32,7 +32,6 @@ __all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_
 
 HEARTBEAT_SECONDS = 5.0
 DEAD_AFTER = dt.timedelta(minutes=2)
-_DUE_STATES = ("pending", "deferred")
 
 
 def content_hash(subject: str, text: str, html: str) -> str:
@@ -114,6 +113,8 @@ class Ledger:
         self.clock = clock
         self.domain = message_id_domain
         self._last_beat: dt.datetime | None = None
+        #: newest status_history id when rows were reserved (newer: re-check suppression)
+        self._history_mark: int | None = None
 
     # -- dispatches -------------------------------------------------------
 
@@ -249,35 +250,58 @@ class Ledger:
         return live
 
     # -- the hot loop -------------------------------------------------------
+    #
+    # reserve():    take up to K due rows as 'claimed' (not on the wire yet, so a
+    #               crash leaves them safe: the next run puts them back to pending);
+    #               suppression is checked here, just before sending.
+    # begin_send(): one transaction recording the previous batch's outcomes and
+    #               marking the next batch 'sending' (at most `concurrency` rows).
 
-    def step(self, dispatch: DispatchInfo, owner: str, outcomes: Sequence[Outcome],
-             claim: int, *, list_id: int, rate_windows: dict[str, int] | None = None,
-             sender_name: str = "") -> StepResult:
-        """Record ``outcomes``, then claim up to ``claim`` due rows: one transaction."""
+    def reserve(self, dispatch: DispatchInfo, owner: str, n: int, *, list_id: int,
+                outcomes: Sequence[Outcome] = ()) -> StepResult:
         now = self.clock()
-        result = StepResult()
         with write_transaction(self.engine) as conn:
             if outcomes:
                 self._record(conn, outcomes, now)
-                if rate_windows:
-                    sent = sum(1 for o in outcomes if o.state in ("sent", "failed", "deferred"))
-                    self._count_usage(conn, sender_name, rate_windows, sent, now)
             self._beat(conn, owner, now)
-            if claim > 0:
-                result = self._claim(conn, dispatch, owner, claim, list_id, now)
-        return result
+            return self._reserve(conn, dispatch, owner, n, list_id, now)
+
+    def begin_send(self, owner: str, batch: Sequence[Claimed], outcomes: Sequence[Outcome], *,
+                   list_id: int, rate_windows: dict[str, int] | None = None,
+                   sender_name: str = "") -> list[Claimed]:
+        """Record outcomes and mark ``batch`` 'sending'; returns the batch minus addresses
+        suppressed since they were reserved (those become 'skipped')."""
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            if outcomes:
+                self._record(conn, outcomes, now)
+            # any unsubscribe/bounce since the rows were reserved: check this batch again
+            if batch and conn.execute(_HISTORY_MARK).scalar_one() != self._history_mark:
+                gone = _sup.suppressed_among(conn, [c.email for c in batch], list_id)
+                if gone:
+                    conn.execute(_SKIP, [{"b_id": c.id, "b_now": now} for c in batch
+                                         if c.email in gone])
+                    batch = [c for c in batch if c.email not in gone]
+            if batch:
+                conn.execute(_MARK_SENDING, [
+                    {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at,
+                     "b_now": now} for c in batch])
+            if rate_windows and batch:
+                self._count_usage(conn, sender_name, rate_windows, len(batch), now)
+            self._beat(conn, owner, now)
+        return list(batch)
+
+    def finish(self, outcomes: Sequence[Outcome]) -> None:
+        if outcomes:
+            now = self.clock()
+            with write_transaction(self.engine) as conn:
+                self._record(conn, outcomes, now)
 
     def _record(self, conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-        rows = [{"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
-                 "b_provider": o.provider_id, "b_next": o.next_attempt_at,
-                 "b_sent": now if o.state == "sent" else None} for o in outcomes]
-        conn.execute(
-            update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
-                state=bindparam("b_state"), last_code=bindparam("b_code"),
-                last_text=bindparam("b_text"), provider_id=bindparam("b_provider"),
-                next_attempt_at=bindparam("b_next"), sent_at=bindparam("b_sent"),
-                claimed_by=None, updated_at=now),
-            rows)
+        conn.execute(_RECORD, [
+            {"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
+             "b_provider": o.provider_id, "b_next": o.next_attempt_at,
+             "b_sent": now if o.state == "sent" else None, "b_now": now} for o in outcomes])
         for o in outcomes:
             if o.suppress_as and o.email:
                 _sup.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
@@ -315,8 +339,11 @@ class Ledger:
                 out[window] = row.count if current else 0
         return out
 
-    def _claim(self, conn: Connection, dispatch: DispatchInfo, owner: str, n: int,
-               list_id: int, now: dt.datetime) -> StepResult:
+    def _reserve(self, conn: Connection, dispatch: DispatchInfo, owner: str, n: int,
+                 list_id: int, now: dt.datetime) -> StepResult:
+        result = StepResult()
+        if n <= 0:
+            return result
         due = and_(deliveries.c.dispatch_id == dispatch.id, or_(
             deliveries.c.state == "pending",
             and_(deliveries.c.state == "deferred", deliveries.c.next_attempt_at <= now)))
@@ -327,44 +354,52 @@ class Ledger:
              .where(due).order_by(deliveries.c.id).limit(n))
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True, of=deliveries)
+        self._history_mark = conn.execute(_HISTORY_MARK).scalar_one()
         rows = conn.execute(q).all()
-        result = StepResult()
         if not rows:
             return result
         suppressed = _sup.suppressed_among(conn, [r.email for r in rows], list_id)
-        skip = [r for r in rows if r.email in suppressed]
-        if skip:
-            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
-                state="skipped", last_text="suppressed at send time", updated_at=now),
-                [{"b_id": r.id} for r in skip])
+        if suppressed:
+            skip = [{"b_id": r.id, "b_now": now} for r in rows if r.email in suppressed]
+            conn.execute(_SKIP, skip)
             result.skipped = len(skip)
-        claims = []
         params = []
         for r in rows:
             if r.email in suppressed:
                 continue
-            mid = r.message_id or f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
+            mid = r.message_id or \
+                f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
             first = _aware(r.first_attempt_at) or now
-            claims.append(Claimed(r.id, r.subscriber_id, r.list_id, r.email, r.name,
-                                  {str(k): str(v) for k, v in (r.attrs or {}).items()},
-                                  mid, r.attempts + 1, first))
-            params.append({"b_id": r.id, "b_mid": mid, "b_att": r.attempts + 1, "b_first": first})
+            result.claimed.append(Claimed(
+                r.id, r.subscriber_id, r.list_id, r.email, r.name,
+                {str(k): str(v) for k, v in (r.attrs or {}).items()}, mid, r.attempts + 1, first))
+            params.append({"b_id": r.id, "b_mid": mid, "b_owner": owner, "b_now": now})
         if params:
-            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
-                state="sending", claimed_by=owner, message_id=bindparam("b_mid"),
-                attempts=bindparam("b_att"), first_attempt_at=bindparam("b_first"),
-                updated_at=now), params)
-        result.claimed = claims
+            conn.execute(_CLAIM, params)
         return result
 
     def release(self, claimed: Sequence[Claimed], text: str) -> None:
-        """Put rows back as they were: the sender refused the whole batch before sending."""
+        """Put claimed rows back to pending: never sent (a stop, or the batch was refused)."""
+        if not claimed:
+            return
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == bindparam("b_id")).values(
-                state="pending", claimed_by=None, attempts=bindparam("b_att"),
-                last_text=text[:2000], updated_at=now),
-                [{"b_id": c.id, "b_att": c.attempts - 1} for c in claimed])
+            conn.execute(_RELEASE, [{"b_id": c.id, "b_att": c.attempts - 1,
+                                     "b_text": text[:2000], "b_now": now} for c in claimed])
+
+    def release_dead_claims(self, dispatch_id: int) -> int:
+        """Rows a stopped run had claimed but not begun sending: safe to send again."""
+        live = self.live_owners()
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(select(deliveries.c.id, deliveries.c.claimed_by).where(
+                deliveries.c.dispatch_id == dispatch_id,
+                deliveries.c.state == "claimed")).all()
+            dead = [{"b_id": r.id, "b_text": "released: the run that claimed it stopped",
+                     "b_now": now} for r in rows if r.claimed_by not in live]
+            if dead:
+                conn.execute(_RELEASE_DEAD, dead)
+        return len(dead)
 
     # -- questions -----------------------------------------------------------
 
@@ -373,7 +408,7 @@ class Ledger:
             rows = conn.execute(select(deliveries.c.state, func.count())
                                 .where(deliveries.c.dispatch_id == dispatch_id)
                                 .group_by(deliveries.c.state)).all()
-        out = {s: 0 for s in ("pending", "sending", "sent", "failed", "deferred", "skipped")}
+        out = {s: 0 for s in DELIVERY_STATES}
         out.update({state: n for state, n in rows})
         return out
 
@@ -408,7 +443,8 @@ class Ledger:
                 [{"b_id": r.id, "b_owner": r.claimed_by} for r in rows])
         return len(rows)
 
-    def rows(self, dispatch_id: int, state: str | None = None, limit: int | None = None) -> list[Any]:
+    def rows(self, dispatch_id: int, state: str | None = None,
+             limit: int | None = None) -> list[Any]:
         q = select(deliveries).where(deliveries.c.dispatch_id == dispatch_id)
         if state is not None:
             q = q.where(deliveries.c.state == state)
@@ -434,6 +470,34 @@ class Ledger:
                                               func.max(deliveries.c.sent_at))
                                        .where(deliveries.c.dispatch_id == dispatch_id)).one()
         return _aware(first), _aware(last)
+
+
+def _sql(statement: str, *datetimes: str) -> Any:
+    """A prepared hot-path statement; datetime parameters keep SQLAlchemy's type handling."""
+    return text(statement).bindparams(
+        *(bindparam(name, type_=DateTime(timezone=True)) for name in datetimes))
+
+
+_HISTORY_MARK = text("SELECT max(id) FROM status_history")
+_RECORD = _sql(
+    "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
+    "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
+    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_next", "b_sent", "b_now")
+_MARK_SENDING = _sql(
+    "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
+    "first_attempt_at = :b_first, updated_at = :b_now WHERE id = :b_id", "b_first", "b_now")
+_CLAIM = _sql(
+    "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
+    "updated_at = :b_now WHERE id = :b_id", "b_now")
+_SKIP = _sql(
+    "UPDATE deliveries SET state = 'skipped', last_text = 'suppressed at send time', "
+    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_now")
+_RELEASE = _sql(
+    "UPDATE deliveries SET state = 'pending', claimed_by = NULL, attempts = :b_att, "
+    "last_text = :b_text, updated_at = :b_now WHERE id = :b_id", "b_now")
+_RELEASE_DEAD = _sql(
+    "UPDATE deliveries SET state = 'pending', claimed_by = NULL, last_text = :b_text, "
+    "updated_at = :b_now WHERE id = :b_id AND state = 'claimed'", "b_now")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,8 +1,9 @@
 """Tables of the delivery ledger (migration ``0002_ledger``), on ``schema.metadata``.
 
     dispatches   one per (issue, list): frozen content and its hash, state
-    deliveries   one per (issue, address): pending -> sending -> sent | failed
-                 | deferred | skipped; attempts, last reply, Message-ID,
+    deliveries   one per (issue, address): pending -> claimed -> sending -> sent
+                 | failed | deferred | skipped ('claimed': reserved by a run, not
+                 yet on the wire); attempts, last reply, Message-ID,
                  provider id, who claimed it, timestamps
     runners      one per dispatcher process: heartbeat (tells a crashed
                  owner of 'sending' rows from a live one)
@@ -31,7 +32,7 @@ from .schema import metadata
 
 __all__ = ["dispatches", "deliveries", "runners", "rate_usage", "DELIVERY_STATES"]
 
-DELIVERY_STATES = ("pending", "sending", "sent", "failed", "deferred", "skipped")
+DELIVERY_STATES = ("pending", "claimed", "sending", "sent", "failed", "deferred", "skipped")
 
 dispatches = Table(
     "dispatches",

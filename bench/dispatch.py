@@ -1,0 +1,163 @@
+"""Dispatch benchmark: the March issue to N recipients into Postfix's smtp-sink.
+
+    python bench/dispatch.py [--sizes 1000,20000] [--concurrency 8] [--naive 500]
+
+Starts ``smtp-sink`` (Debian ``postfix``) on a free 127.0.0.1 port and prints,
+in one run:
+  * the limit: ``smtp-source -d -s 16 -l <our message size>`` against the sink;
+  * pbtp-mailer's whole dispatch (ledger in SQLite, personalisation, our SMTP
+    client) per list size: messages/s, client CPU us per message, peak RSS,
+    time per recipient (in a child process each, so RSS is its own);
+  * a naive baseline (mailmerge's design: a new smtplib connection and an
+    ``EmailMessage`` per recipient) on ``--naive`` messages;
+and the ratios. Goals (issue 5): >= 0.5x smtp-source (stretch 0.8x), >= 15x
+naive, <= 150 us CPU per message, <= 150 MB peak RSS at 100,000 recipients,
+flat time per recipient. All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from smtp_sender import SINK, SOURCE, free_port, wait_port  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef"
+
+
+def make_project(folder: Path, n: int) -> Path:
+    shutil.copytree(ROOT / "issues", folder / "issues")
+    shutil.copytree(ROOT / "layouts", folder / "layouts")
+    shutil.copy(ROOT / "pbtp-mailer.toml", folder / "pbtp-mailer.toml")
+    with (folder / "list.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["email", "name", "institution"])
+        for i in range(n):
+            w.writerow([f"reader{i:06d}@example.net", f"Reader {i}", "Example Cancer Center"])
+    return folder / "pbtp-mailer.toml"
+
+
+def child(config_path: str, port: int, concurrency: int) -> None:
+    """One dispatch, measured from inside (prints one JSON line)."""
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.dispatch import Dispatcher, DispatchOptions, plan_dispatch
+    from pbtp_mailer.store import Store
+
+    env = dict(os.environ, PBTP_MAILER_SECRET=SECRET)
+    config = load_config(config_path, environ=env)
+    with Store.open(config) as store:
+        store.create_list("bench")
+        t0 = time.perf_counter()
+        store.import_csv("bench", Path(config_path).parent / "list.csv")
+        import_s = time.perf_counter() - t0
+        options = DispatchOptions(list_name="bench", sender=f"smtp://127.0.0.1:{port}?tls=none",
+                                  concurrency=concurrency)
+        plan = plan_dispatch(Path(config_path).parent / "issues" / "2024-03.yaml", config, store,
+                             options)
+        size = len(plan.template.render(__import__("pbtp_mailer.build", fromlist=["x"])
+                                        .sample_personal(config)))
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        report = Dispatcher(plan, options).run()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"sent": report.sent, "wall": wall, "cpu": cpu, "rss_mb": rss_mb,
+                      "import_s": import_s, "size": size}))
+
+
+def naive(port: int, n: int, config_path: Path) -> float:
+    """mailmerge's design: new connection + EmailMessage per recipient."""
+    from pbtp_mailer.compose import compose
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.issue import load_issue
+
+    config = load_config(config_path, environ={"PBTP_MAILER_SECRET": SECRET})
+    r = compose(load_issue(config_path.parent / "issues" / "2024-03.yaml"), config, web=False)
+    t0 = time.perf_counter()
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"] = config.newsletter.from_addr
+        msg["To"] = f"reader{i}@example.net"
+        msg["Subject"] = r.subject
+        msg.set_content(r.text.replace("@@PBTP:", "x"), cte="quoted-printable")
+        msg.add_alternative(r.html.replace("@@PBTP:", "x"), subtype="html", cte="quoted-printable")
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("news@example.org", [f"reader{i}@example.net"], msg.as_bytes())
+    return n / (time.perf_counter() - t0)
+
+
+def source(port: int, n: int, size: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([SOURCE, "-d", "-s", "16", "-l", str(size), "-m", str(n),
+                    "-f", "news@example.org", "-t", "reader@example.net",
+                    f"127.0.0.1:{port}"], check=True, timeout=600)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,20000")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--naive", type=int, default=500)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return
+    sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
+    for tool in (SINK, SOURCE):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install postfix")
+    port = free_port()
+    user = "nobody" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    sink = subprocess.Popen([SINK, "-c", "-u", user, f"127.0.0.1:{port}", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, time.monotonic() + 10)
+        results = []
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = make_project(Path(tmp), n)
+                out = subprocess.run([sys.executable, __file__, "--child", str(cfg), str(port),
+                                      str(args.concurrency)], capture_output=True, text=True,
+                                     timeout=3600, check=True)
+                results.append((n, json.loads(out.stdout.strip().splitlines()[-1])))
+        size = results[0][1]["size"]
+        limit = source(port, 8000, size)
+        with tempfile.TemporaryDirectory() as tmp:
+            base = naive(port, max(1, min(args.naive, 5000)), make_project(Path(tmp), 1))
+        print(f"message size: {size:,} bytes (March issue, personalised)")
+        print(f"limit  smtp-source -d -s 16 -l {size} -m 8000 -> smtp-sink: {limit:8.0f} msg/s")
+        print(f"naive  new smtplib connection + EmailMessage per recipient:   {base:8.0f} msg/s")
+        for n, r in results:
+            rate = r["sent"] / r["wall"]
+            print(f"pbtp-mailer send, {n:>7,} recipients, {args.concurrency} connections: "
+                  f"{rate:6.0f} msg/s = {rate / limit:.2f}x limit, {rate / base:.0f}x naive; "
+                  f"CPU {r['cpu'] / r['sent'] * 1e6:.0f} us/msg; "
+                  f"{r['wall'] / r['sent'] * 1e6:.0f} us/recipient; peak RSS {r['rss_mb']:.0f} MB; "
+                  f"(list import {r['import_s']:.1f} s, not counted)")
+    finally:
+        sink.terminate()
+        try:
+            sink.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            sink.kill()
+            sink.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
