@@ -8,6 +8,13 @@ change), of iterating ``Store.recipients`` and of ``Store.is_suppressed``
 under 10 s" for the first import. With ``--url`` it runs against another
 database (e.g. the PostgreSQL of scripts/start-postgres.sh), which must be
 empty.
+
+Measured 2026-11-24 on a 2-core container, Python 3.11.7, SQLAlchemy 2.1,
+email-validator 2.4 (about half of the first import is address validation):
+
+    backend     first import   re-import   recipients()   is_suppressed
+    sqlite          4.7 s         3.9 s        1.4 s          73 µs
+    postgresql      7.0 s         5.8 s        1.0 s         ~350 µs (local PG 15)
 """
 
 from __future__ import annotations

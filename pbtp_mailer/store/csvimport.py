@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, select, update
 
 from ..errors import ImportFileError, Problem
 from .csvfile import read_table
-from .db import bulk_insert
+from .db import bulk_insert, in_chunk_size, key_in
 from .schema import memberships, status_history, subscribers, suppressions
 from .subscribers import InvalidAddress, check_text, normalize_email
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["ImportReport", "SkippedRow", "import_csv", "export_csv", "attribute_key"]
 
 IGNORED_COLUMNS = ("status", "changed_at")
-_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -127,9 +126,9 @@ def _check_rows(table: Any, report: ImportReport) -> list[_Row]:
     return good
 
 
-def _chunks(items: list[str]) -> Any:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+def _chunks(items: list[str], size: int) -> Any:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = False,
@@ -159,17 +158,18 @@ def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = Fals
 
 def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
     keys = [r.key for r in good]
+    size = in_chunk_size(conn)
     existing: dict[str, Any] = {}
     suppressed: dict[str, str] = {}
-    for chunk in _chunks(keys):
+    for chunk in _chunks(keys, size):
         for r in conn.execute(
             select(subscribers.c.id, subscribers.c.email_key, subscribers.c.name,
-                   subscribers.c.attrs).where(subscribers.c.email_key.in_(chunk))
+                   subscribers.c.attrs).where(key_in(conn, subscribers.c.email_key, chunk))
         ):
             existing[r.email_key] = r
         for r in conn.execute(
             select(suppressions.c.email_key, suppressions.c.reason)
-            .where(suppressions.c.email_key.in_(chunk))
+            .where(key_in(conn, suppressions.c.email_key, chunk))
         ):
             suppressed[r.email_key] = r.reason
     members = {sid: status for sid, status in conn.execute(
@@ -182,10 +182,10 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
         bulk_insert(conn, subscribers, [
             dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
                  created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
-        for chunk in _chunks([r.key for r in new]):
+        for chunk in _chunks([r.key for r in new], size):
             for r in conn.execute(
                 select(subscribers.c.id, subscribers.c.email_key)
-                .where(subscribers.c.email_key.in_(chunk))
+                .where(key_in(conn, subscribers.c.email_key, chunk))
             ):
                 existing[r.email_key] = r
     new_keys = {r.key for r in new}

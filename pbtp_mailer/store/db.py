@@ -19,13 +19,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    String,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from ..errors import StoreError
 
-__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore", "bulk_insert"]
+__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore", "bulk_insert",
+           "in_chunk_size", "key_in"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -128,12 +140,28 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     sql = (f"INSERT INTO {prep.format_table(table)} "
            f"({', '.join(prep.quote(n) for n in names)}) "
            f"VALUES ({', '.join([mark] * len(names))})")
+    conflict = ""
     if ignore_conflict:
-        sql += f" ON CONFLICT ({', '.join(prep.quote(n) for n in ignore_conflict)}) DO NOTHING"
+        conflict = f" ON CONFLICT ({', '.join(prep.quote(n) for n in ignore_conflict)}) DO NOTHING"
     pairs = [(n, _last_value_cache(p) if p is not None else None)
              for n, p in zip(names, procs, strict=True)]
     params = [tuple(p(r[n]) if p is not None else r[n] for n, p in pairs) for r in rows]
-    conn.exec_driver_sql(sql, params)
+    if dialect.name != "postgresql":
+        conn.exec_driver_sql(sql + conflict, params)
+        return
+    # psycopg pipelines executemany but pays per statement: send 50 rows per
+    # statement, short enough for psycopg to cache its parse.
+    per = 50
+    group = f"({', '.join([mark] * len(names))})"
+    head = sql[: sql.index(" VALUES ")] + " VALUES "
+    full = len(params) - len(params) % per
+    batches = [tuple(v for row in params[i:i + per] for v in row) for i in range(0, full, per)]
+    if batches:
+        conn.exec_driver_sql(head + ", ".join([group] * per) + conflict, batches)
+    if full < len(params):
+        rest = params[full:]
+        conn.exec_driver_sql(head + ", ".join([group] * len(rest)) + conflict,
+                             tuple(v for row in rest for v in row))
 
 
 def _last_value_cache(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -146,3 +174,21 @@ def _last_value_cache(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return last[1]
 
     return convert
+
+
+def in_chunk_size(conn: Connection) -> int:
+    """How many values one ``key_in`` may carry on this database."""
+    if conn.dialect.name == "sqlite":
+        import sqlite3
+
+        return 900 if sqlite3.sqlite_version_info < (3, 32) else 5000
+    return 50_000
+
+
+def key_in(conn: Connection, column: ColumnElement[Any], values: Sequence[str]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``= ANY(array)``, one parameter, cheap to parse."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)

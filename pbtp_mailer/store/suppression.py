@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
 from ..errors import Problem, StoreError
 from .csvfile import read_table
+from .db import key_in
 from .schema import SUPPRESSION_REASONS, lists, memberships, subscribers, suppressions
 from .subscribers import (
     InvalidAddress,
@@ -154,13 +155,13 @@ def suppressed_among(conn: Connection, emails: Sequence[str], list_id: int) -> s
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i:i + _CHUNK]
         hit.update(conn.execute(
-            select(suppressions.c.email_key).where(suppressions.c.email_key.in_(chunk))
+            select(suppressions.c.email_key).where(key_in(conn, suppressions.c.email_key, chunk))
         ).scalars())
         hit.update(conn.execute(
             select(subscribers.c.email_key)
             .join(memberships, subscribers.c.id == memberships.c.subscriber_id)
             .where(
-                subscribers.c.email_key.in_(chunk),
+                key_in(conn, subscribers.c.email_key, chunk),
                 memberships.c.list_id == list_id,
                 memberships.c.status == "unsubscribed",
             )

@@ -39,7 +39,19 @@ def database_url(tmp_path: Path) -> str:
         finally:
             engine.dispose()
         return pg
-    return f"sqlite:///{tmp_path / 'db' / 'store.sqlite3'}"
+    return f"sqlite:///{tmp_path / 'data' / 'mailer.sqlite3'}"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """The test's database: the one the temp config names, or PostgreSQL (see above)."""
+    return database_url(tmp_path)
+
+
+@pytest.fixture
+def db(db_url: str):
+    """``db()`` opens the test's database as a Store (use it as a context manager)."""
+    return lambda: Store.from_url(db_url)
 
 
 @pytest.fixture
@@ -48,8 +60,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
-    s = Store.from_url(database_url(tmp_path), clock=clock)
+def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
+    s = Store.from_url(db_url, clock=clock)
     try:
         yield s
     finally:
@@ -80,15 +92,15 @@ def config_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, config_path: Path) -> dict[str, str | None]:
+def cli_env(db_url: str, config_path: Path) -> dict[str, str | None]:
     """Environment for CliRunner: the temp config, a secret, no stray database URL."""
     env: dict[str, str | None] = {
         "PBTP_MAILER_SECRET": SECRET,
         "PBTP_MAILER_CONFIG": str(config_path),
         "PBTP_MAILER_DATABASE_URL": None,
     }
-    if os.environ.get("PBTP_TEST_POSTGRES_URL"):
-        env["PBTP_MAILER_DATABASE_URL"] = database_url(tmp_path)
+    if not db_url.startswith("sqlite:"):
+        env["PBTP_MAILER_DATABASE_URL"] = db_url
     return env
 
 

@@ -23,9 +23,6 @@ def snapshot(store: Store) -> dict[str, list[tuple]]:
     return out
 
 
-def db(tmp_path: Path) -> Store:
-    return Store.from_url(f"sqlite:///{tmp_path / 'data' / 'mailer.sqlite3'}")
-
 
 def write(tmp_path: Path, text: str | bytes, name: str = "members.csv") -> str:
     p = tmp_path / name
@@ -45,13 +42,13 @@ GOOD = (
 )
 
 
-def test_import_good_file_then_reimport_changes_nothing(cli, tmp_path: Path) -> None:
+def test_import_good_file_then_reimport_changes_nothing(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     f = write(tmp_path, GOOD)
     r = cli("lists", "import", "news", f)
     assert (r.exit_code, r.output) == (
         0, "members.csv: 3 rows: 3 added, 0 updated, 0 unchanged, 0 skipped, 0 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         before = snapshot(s)
         got = {x.email: x for x in s.recipients("news")}
     assert set(got) == {"ann@example.org", "Bob.Roe@example.com", "cy@example.net"}
@@ -61,16 +58,16 @@ def test_import_good_file_then_reimport_changes_nothing(cli, tmp_path: Path) -> 
     r = cli("lists", "import", "news", f)
     assert r.output == (
         "members.csv: 3 rows: 0 added, 0 updated, 3 unchanged, 0 skipped, 0 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         assert snapshot(s) == before
 
 
-def test_bom_semicolons_and_case_insensitive_header(cli, tmp_path: Path) -> None:
+def test_bom_semicolons_and_case_insensitive_header(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     text = "\ufeffEmail;Name;Institution\r\nzoé@example.org;Zoé Martin;Université Exemple\r\n"
     r = cli("lists", "import", "news", write(tmp_path, text))
     assert r.exit_code == 0, r.output
-    with db(tmp_path) as s:
+    with db() as s:
         (rec,) = list(s.recipients("news"))
     assert (rec.email, rec.name, rec.attrs) == (
         "zoé@example.org", "Zoé Martin", {"institution": "Université Exemple"})
@@ -82,7 +79,7 @@ def test_tab_delimited(cli, tmp_path: Path) -> None:
     assert r.output.startswith("members.csv: 1 row: 1 added")
 
 
-def test_rejected_rows_reported_and_good_rows_applied(cli, tmp_path: Path) -> None:
+def test_rejected_rows_reported_and_good_rows_applied(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     text = (
         "email,name\n"
@@ -106,11 +103,11 @@ def test_rejected_rows_reported_and_good_rows_applied(cli, tmp_path: Path) -> No
     )
     assert r.stdout == (
         "members.csv: 7 rows: 2 added, 0 updated, 0 unchanged, 0 skipped, 5 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         assert [x.email for x in s.recipients("news")] == ["ann@example.org", "dee@example.org"]
 
 
-def test_strict_applies_nothing(cli, tmp_path: Path) -> None:
+def test_strict_applies_nothing(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     r = cli("lists", "import", "news", "--strict",
             write(tmp_path, "email\nann@example.org\nfoo@\n"))
@@ -119,26 +116,26 @@ def test_strict_applies_nothing(cli, tmp_path: Path) -> None:
         "Error: members.csv:3: invalid address 'foo@': There must be something after the "
         "@-sign.\n"
         "Hint: nothing was imported (--strict); fix the rows and import again\n")
-    with db(tmp_path) as s:
+    with db() as s:
         assert list(s.recipients("news")) == []
 
 
-def test_dry_run_applies_nothing_but_counts(cli, tmp_path: Path) -> None:
+def test_dry_run_applies_nothing_but_counts(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     r = cli("lists", "import", "news", "--dry-run", write(tmp_path, GOOD))
     assert r.output == ("members.csv: 3 rows: 3 added, 0 updated, 0 unchanged, 0 skipped, "
                         "0 rejected. Dry run: nothing was changed.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         assert list(s.recipients("news")) == []
 
 
-def test_import_never_resubscribes(cli, tmp_path: Path) -> None:
+def test_import_never_resubscribes(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     cli("lists", "create", "other")
     cli("subscribers", "add", "news", "ann@example.org")
     cli("unsubscribe", "ann@example.org", "--list", "news")
     cli("unsubscribe", "bob@example.org")
-    with db(tmp_path) as s:
+    with db() as s:
         s.suppress("cy@example.org", "bounced", source="dispatch")
         s.suppress("dee@example.org", "complained", source="dispatch")
         s.suppress("eve@example.org", "unsubscribed", list_id=s.get_list("other").id)
@@ -152,7 +149,7 @@ def test_import_never_resubscribes(cli, tmp_path: Path) -> None:
         "members.csv:4: skipped cy@example.org: bounced\n"
         "members.csv:5: skipped dee@example.org: complained\n"
         "members.csv: 5 rows: 1 added, 0 updated, 0 unchanged, 4 skipped, 0 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         assert [x.email for x in s.recipients("news")] == ["eve@example.org"]
 
 
@@ -182,12 +179,13 @@ def test_profile_update_is_counted(cli, tmp_path: Path) -> None:
     ids=["empty", "bom-and-blank", "no-email-column", "latin-1", "utf-16", "dup-column",
          "unnamed-column", "unclosed-quote"],
 )
-def test_refused_files_apply_nothing(cli, tmp_path: Path, content: bytes, message: str) -> None:
+def test_refused_files_apply_nothing(db, cli, tmp_path: Path, content: bytes,
+                                    message: str) -> None:
     cli("lists", "create", "news")
     r = cli("lists", "import", "news", write(tmp_path, content))
     assert r.exit_code == 2
     assert r.output == f"Error: {message}\n"
-    with db(tmp_path) as s:
+    with db() as s:
         assert list(s.recipients("news")) == []
 
 
@@ -227,7 +225,7 @@ def test_missing_file(cli) -> None:
     assert r.output == "Error: nothere.csv: cannot read (No such file or directory)\n"
 
 
-def test_export_round_trip(cli, tmp_path: Path) -> None:
+def test_export_round_trip(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     cli("lists", "create", "copy")
     cli("lists", "import", "news", write(tmp_path, GOOD))
@@ -244,7 +242,7 @@ def test_export_round_trip(cli, tmp_path: Path) -> None:
     assert r.stdout == text.replace("\r\n", "\n")  # CliRunner normalises line ends
     r = cli("lists", "import", "copy", "out.csv")
     assert r.output == "out.csv: 3 rows: 3 added, 0 updated, 0 unchanged, 0 skipped, 0 rejected.\n"
-    with db(tmp_path) as s:
+    with db() as s:
         ann = next(x for x in s.recipients("copy") if x.email == "ann@example.org")
         assert ann.attrs == {"institution": "Example University", "role": "nurse"}
 
@@ -257,7 +255,7 @@ def test_library_error_carries_problems(store: Store, tmp_path: Path) -> None:
     assert [p.line for p in exc.value.problems] == [2]
 
 
-def test_sample_list_imports_cleanly(cli, tmp_path: Path) -> None:
+def test_sample_list_imports_cleanly(db, cli, tmp_path: Path) -> None:
     import shutil
 
     shutil.copy(Path(__file__).parents[2] / "samples" / "subscribers-sample.csv",
@@ -266,7 +264,7 @@ def test_sample_list_imports_cleanly(cli, tmp_path: Path) -> None:
     r = cli("lists", "import", "news", "subscribers-sample.csv")
     assert (r.exit_code, r.output) == (0, "subscribers-sample.csv: 20 rows: 20 added, 0 updated, "
                                           "0 unchanged, 0 skipped, 0 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         recs = list(s.recipients("news"))
     assert all(r.email.rsplit("@", 1)[1] in ("example.org", "example.com", "example.net")
                for r in recs)

@@ -6,14 +6,9 @@ import mailbox
 from email.message import EmailMessage
 from pathlib import Path
 
-from pbtp_mailer.store import Store
 from pbtp_mailer.tokens import make_token
 
 from .conftest import SECRET
-
-
-def db(tmp_path: Path) -> Store:
-    return Store.from_url(f"sqlite:///{tmp_path / 'data' / 'mailer.sqlite3'}")
 
 
 def message(sender: str, subject: str) -> EmailMessage:
@@ -25,11 +20,11 @@ def message(sender: str, subject: str) -> EmailMessage:
     return m
 
 
-def setup_members(cli, tmp_path: Path) -> dict[str, str]:
+def setup_members(db, cli, tmp_path: Path) -> dict[str, str]:
     cli("lists", "create", "news")
     cli("subscribers", "add", "news", "ann@example.org")
     cli("subscribers", "add", "news", "bob@example.org")
-    with db(tmp_path) as s:
+    with db() as s:
         recs = {r.email: r for r in s.recipients("news")}
     return {e: make_token(SECRET.encode(), r.subscriber_id, r.list_id) for e, r in recs.items()}
 
@@ -65,8 +60,8 @@ def expected_err(name: str) -> str:
     )
 
 
-def test_mbox(cli, tmp_path: Path) -> None:
-    tokens = setup_members(cli, tmp_path)
+def test_mbox(db, cli, tmp_path: Path) -> None:
+    tokens = setup_members(db, cli, tmp_path)
     box = mailbox.mbox(tmp_path / "unsub.mbox")
     try:
         fill(box, tokens)
@@ -78,14 +73,14 @@ def test_mbox(cli, tmp_path: Path) -> None:
     assert r.stdout == EXPECTED_OUT + (
         "unsub.mbox: 6 messages: 2 applied, 1 already done, 3 not applied.\n")
     assert r.stderr == expected_err("unsub.mbox")
-    with db(tmp_path) as s:
+    with db() as s:
         assert list(s.recipients("news")) == []
         assert [(h.status, h.source) for h in s.subscriber("bob@example.org").history] == [
             ("subscribed", "cli"), ("unsubscribed", "mailto")]
 
 
-def test_maildir(cli, tmp_path: Path) -> None:
-    tokens = setup_members(cli, tmp_path)
+def test_maildir(db, cli, tmp_path: Path) -> None:
+    tokens = setup_members(db, cli, tmp_path)
     box = mailbox.Maildir(tmp_path / "Unsub", create=True)
     fill(box, tokens)
     r = cli("unsubscribe", "--from-mbox", "Unsub")

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pbtp_mailer.store import Store
 
-
-def db(tmp_path: Path) -> Store:
-    return Store.from_url(f"sqlite:///{tmp_path / 'data' / 'mailer.sqlite3'}")
-
-
-def test_suppress_import_provider_csv(cli, tmp_path: Path) -> None:
+def test_suppress_import_provider_csv(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     for e in ("a", "b", "c"):
         cli("subscribers", "add", "news", f"{e}@example.org")
@@ -27,7 +21,7 @@ def test_suppress_import_provider_csv(cli, tmp_path: Path) -> None:
     r = cli("suppress", "import", "bounces.csv", "--reason", "bounced")
     assert r.stdout == ("bounces.csv: 0 addresses suppressed as bounced, 2 already suppressed, "
                         "1 rejected.\n")
-    with db(tmp_path) as s:
+    with db() as s:
         ml = s.get_list("news")
         assert [x.email for x in s.recipients("news")] == ["b@example.org", "c@example.org"]
         assert s.is_suppressed("zz@example.net", ml.id)
@@ -58,7 +52,7 @@ def test_suppress_import_bad_reason(cli, tmp_path: Path) -> None:
     assert "Invalid value for '--reason': 'spam' is not one of" in r.output
 
 
-def test_unsubscribe_from_all_lists(cli, tmp_path: Path) -> None:
+def test_unsubscribe_from_all_lists(db, cli, tmp_path: Path) -> None:
     cli("lists", "create", "news")
     cli("lists", "create", "alerts")
     cli("subscribers", "add", "news", "ann@example.org")
@@ -67,7 +61,7 @@ def test_unsubscribe_from_all_lists(cli, tmp_path: Path) -> None:
     assert (r.exit_code, r.output) == (0, "Unsubscribed Ann@Example.org from all lists.\n")
     r = cli("unsubscribe", "ann@example.org")
     assert r.output == "ann@example.org was already unsubscribed from all lists.\n"
-    with db(tmp_path) as s:
+    with db() as s:
         assert list(s.recipients("news")) == [] and list(s.recipients("alerts")) == []
 
 
