@@ -50,9 +50,23 @@ def check_command(app: AppContext, name_or_url: str | None) -> None:
 
     NAME_OR_URL defaults to the configured default sender. Nothing is sent.
     """
-    from ..senders.registry import create_sender
+    import os
 
-    sender = create_sender(name_or_url, app.config, concurrency=1)
+    from ..errors import ConfigError
+    from ..senders.registry import build_sender, create_sender, parse_sender_url
+
+    try:
+        config = app.config
+    except ConfigError:
+        if not name_or_url or "://" not in name_or_url:
+            raise
+        config = None  # a URL needs no config file
+    if config is None:
+        assert name_or_url is not None
+        spec = parse_sender_url(name_or_url, environ=dict(os.environ), base_dir=os.getcwd())
+        sender = build_sender(spec, concurrency=1)
+    else:
+        sender = create_sender(name_or_url, config, concurrency=1)
     check = getattr(sender, "check", None)
     if check is not None:
         detail = check()

@@ -210,3 +210,16 @@ def test_cli_check_unknown(tmp_path: Path) -> None:
     result = _cli(tmp_path, ["senders", "check", "nope"], {})
     assert result.exit_code == 2
     assert "Error: unknown sender 'nope'" in result.output
+
+
+def test_cli_check_url_without_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.smtpd import FakeSMTPServer
+
+    from pbtp_mailer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with FakeSMTPServer() as srv:
+        result = CliRunner().invoke(
+            main, ["senders", "check", f"smtp://127.0.0.1:{srv.port}?tls=none"], env={})
+    assert result.exit_code == 0, result.output
+    assert "connected (plain text)" in result.output
