@@ -29,7 +29,14 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import ConfigError, SendPermanentError, SendTransientError
 from ._options import BatchFailure, Options, finish_batch, per_recipient
 from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
-from .smtp_client import ConnectionLost, Reply, SMTPConnection, TLSMode, parse_queue_id
+from .smtp_client import (
+    ConnectionLost,
+    EnvelopeRefused,
+    Reply,
+    SMTPConnection,
+    TLSMode,
+    parse_queue_id,
+)
 
 __all__ = ["SMTPSender", "is_loopback"]
 
@@ -236,6 +243,11 @@ class SMTPSender(BaseSender):
                 if not fresh and attempt == 0:
                     continue  # a stale reused session: once more on a new one
                 return BatchFailure(SendTransientError(str(exc)))
+            except EnvelopeRefused as exc:
+                # a refused sender is our problem: never a bounce for the recipients
+                return BatchFailure(SendPermanentError(
+                    f"{self.place}: MAIL FROM:<{msg.mail_from}> refused ({exc.reply})",
+                    code=exc.reply.code))
             ids: dict[int, str | None] = {}
             return [_result(msg, rcpt, reply, ids)
                     for rcpt, reply in zip(msg.rcpt_to, replies, strict=True)]

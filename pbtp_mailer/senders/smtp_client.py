@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from ..errors import SendPermanentError, SendTransientError
 from ._options import mask
 
-__all__ = ["Reply", "TLSMode", "SMTPConnection", "ConnectionLost", "dot_stuff",
+__all__ = ["Reply", "TLSMode", "SMTPConnection", "ConnectionLost", "EnvelopeRefused", "dot_stuff",
            "parse_queue_id"]
 
 CRLF = b"\r\n"
@@ -55,6 +55,14 @@ class Reply:
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}".strip()
+
+
+class EnvelopeRefused(Exception):
+    """MAIL FROM got a 5xx: about our sender or message, not about any recipient."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.reply = reply
 
 
 class ConnectionLost(Exception):
@@ -359,6 +367,8 @@ class SMTPConnection:
                                          after_data=False)
                 if not mail.ok:
                     await self._reset(data_reply)
+                    if mail.code >= 500:
+                        raise EnvelopeRefused(mail)
                     return [mail] * len(rcpt_to)
                 if data_reply.code != 354:
                     await self._reset(data_reply)

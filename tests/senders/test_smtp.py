@@ -280,3 +280,14 @@ def test_a_session_failure_next_to_successes_never_blames_recipients() -> None:
     assert [r.status for r in results] == [Status.ACCEPTED, Status.TRANSIENT]
     with pytest.raises(SendPermanentError):
         finish_batch([b], [failed])
+
+
+def test_refused_sender_is_never_blamed_on_recipients(server: FakeSMTPServer) -> None:
+    server.mail_codes = {"bad-sender@example.org": "553 5.7.1 sender rejected"}
+    refused = Outgoing("bad-sender@example.org", ("a@example.net",), make_message())
+    with smtp(server, connections=1) as sender:
+        with pytest.raises(SendPermanentError) as info:
+            sender.send([refused])
+        assert "MAIL FROM:<bad-sender@example.org> refused (553 5.7.1" in str(info.value)
+        ok, other = sender.send([outgoing(), refused])
+    assert ok.ok and other.status is Status.TRANSIENT and other.code == 553

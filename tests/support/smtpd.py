@@ -10,6 +10,7 @@
 Faults are plain attributes, changeable while the server runs:
 
 * ``rcpt_codes = {"bad@example.org": "550 5.1.1 no such user"}`` per recipient;
+* ``mail_codes = {"news@example.org": "553 5.7.1 sender rejected"}`` per sender;
 * ``data_codes = ["451 4.3.0 try later", ...]`` replies to the next DATAs;
 * ``rates = {"421": 0.01, "451": 0.02, "550": 0.01, "drop": 0.01}`` random DATA
   replies (seeded by ``seed``; a 421 also closes the session; ``drop`` loses the
@@ -89,6 +90,9 @@ class _Handler:
             assert smtp.transport is not None
             smtp.transport.close()
             return "421 4.7.0 too many messages on this connection"
+        code = srv.mail_codes.get(address.lower())
+        if code:
+            return code
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -180,6 +184,7 @@ class FakeSMTPServer:
         self.attempts = 0
         self.counter = 0
         self.rcpt_codes: dict[str, str] = {}
+        self.mail_codes: dict[str, str] = {}
         self.data_codes: list[str] = []
         self.rates: dict[str, float] = {}
         self.drop_mid_data = 0
