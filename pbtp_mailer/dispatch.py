@@ -155,18 +155,20 @@ class Personaliser:
         from .tokens import make_token, unsubscribe_urls
 
         self.template = template
-        self.newsletter = config.newsletter
         self.secret = config.secret()
         self._personal = Personal
         self._token = make_token
-        self._urls = unsubscribe_urls
+        # the URLs differ only by the token: split them once around a marker
+        https, mailto = unsubscribe_urls(config.newsletter, "\0")
+        self._https = https.split("\0")
+        self._mailto = mailto.split("%00") if mailto else None
 
     def message(self, c: Claimed, now: dt.datetime) -> bytes:
         token = self._token(self.secret, c.subscriber_id, c.list_id)
-        https, mailto = self._urls(self.newsletter, token)
+        mailto = token.join(self._mailto) if self._mailto else None
         return self.template.render(self._personal(
-            email=c.email, name=c.name, unsubscribe_url=https, unsubscribe_mailto=mailto,
-            attrs=c.attrs, message_id=c.message_id, date=now))
+            email=c.email, name=c.name, unsubscribe_url=token.join(self._https),
+            unsubscribe_mailto=mailto, attrs=c.attrs, message_id=c.message_id, date=now))
 
 
 class Dispatcher:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import secrets
 import socket
@@ -19,13 +20,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, DateTime, bindparam, func, select, text, update
 
 from ..errors import ContentChangedError
 from . import suppression as _sup
 from .db import insert_ignore, write_transaction
 from .ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage, runners
-from .schema import subscribers
 from .subscribers import MailingList, Recipient, email_key
 
 __all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_owner"]
@@ -344,18 +344,9 @@ class Ledger:
         result = StepResult()
         if n <= 0:
             return result
-        due = and_(deliveries.c.dispatch_id == dispatch.id, or_(
-            deliveries.c.state == "pending",
-            and_(deliveries.c.state == "deferred", deliveries.c.next_attempt_at <= now)))
-        q = (select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.list_id,
-                    deliveries.c.email, deliveries.c.message_id, deliveries.c.attempts,
-                    deliveries.c.first_attempt_at, subscribers.c.name, subscribers.c.attrs)
-             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id, isouter=True)
-             .where(due).order_by(deliveries.c.id).limit(n))
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True, of=deliveries)
+        q = _RESERVE_PG if conn.dialect.name == "postgresql" else _RESERVE
         self._history_mark = conn.execute(_HISTORY_MARK).scalar_one()
-        rows = conn.execute(q).all()
+        rows = conn.execute(q, {"b_dispatch": dispatch.id, "b_now": now, "b_n": n}).all()
         if not rows:
             return result
         suppressed = _sup.suppressed_among(conn, [r.email for r in rows], list_id)
@@ -370,9 +361,10 @@ class Ledger:
             mid = r.message_id or \
                 f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
             first = _aware(r.first_attempt_at) or now
+            attrs = r.attrs if isinstance(r.attrs, dict) else json.loads(r.attrs or "{}")
             result.claimed.append(Claimed(
                 r.id, r.subscriber_id, r.list_id, r.email, r.name,
-                {str(k): str(v) for k, v in (r.attrs or {}).items()}, mid, r.attempts + 1, first))
+                {str(k): str(v) for k, v in attrs.items()}, mid, r.attempts + 1, first))
             params.append({"b_id": r.id, "b_mid": mid, "b_owner": owner, "b_now": now})
         if params:
             conn.execute(_CLAIM, params)
@@ -479,6 +471,15 @@ def _sql(statement: str, *datetimes: str) -> Any:
 
 
 _HISTORY_MARK = text("SELECT max(id) FROM status_history")
+_RESERVE_SQL = (
+    "SELECT d.id, d.subscriber_id, d.list_id, d.email, d.message_id, d.attempts, "
+    "d.first_attempt_at, s.name, s.attrs FROM deliveries d "
+    "LEFT JOIN subscribers s ON s.id = d.subscriber_id "
+    "WHERE d.dispatch_id = :b_dispatch AND (d.state = 'pending' OR "
+    "(d.state = 'deferred' AND d.next_attempt_at <= :b_now)) ORDER BY d.id LIMIT :b_n")
+_RESERVE = _sql(_RESERVE_SQL, "b_now").columns(first_attempt_at=DateTime(timezone=True))
+_RESERVE_PG = _sql(_RESERVE_SQL + " FOR UPDATE OF d SKIP LOCKED", "b_now").columns(
+    first_attempt_at=DateTime(timezone=True))
 _RECORD = _sql(
     "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
     "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
