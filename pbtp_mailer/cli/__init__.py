@@ -52,8 +52,16 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from . import compose_cmds, dispatch_cmds, schedule_cmds, sender_cmds, subscriber_cmds
-    for module in (compose_cmds, subscriber_cmds, sender_cmds, dispatch_cmds, schedule_cmds):
+    from . import (
+        compose_cmds,
+        dispatch_cmds,
+        editor_cmds,
+        schedule_cmds,
+        sender_cmds,
+        subscriber_cmds,
+    )
+    for module in (compose_cmds, editor_cmds, subscriber_cmds, sender_cmds, dispatch_cmds,
+                   schedule_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 
