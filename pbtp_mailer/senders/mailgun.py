@@ -70,5 +70,8 @@ class MailgunSender(HTTPSender):
         if response.status_code == 404:
             raise SendPermanentError(
                 f"mailgun: 404 — domain {self.domain!r} not found ({detail})".rstrip(), code=404)
-        return [per_recipient(msg, Status.PERMANENT, response.status_code,
-                              f"mailgun: {response.status_code} {detail}".rstrip())]
+        text = f"mailgun: {response.status_code} {detail}".rstrip()
+        if response.status_code == 400 and "'to'" not in detail:
+            # the request or message is wrong, not a recipient
+            raise SendPermanentError(text, code=400)
+        return [per_recipient(msg, Status.PERMANENT, response.status_code, text)]

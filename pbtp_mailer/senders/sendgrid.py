@@ -13,6 +13,7 @@ import base64
 from email.utils import parseaddr
 from typing import Any, ClassVar
 
+from ..errors import SendPermanentError
 from ._http import HTTPSender, Outcome
 from ._mime import split_message
 from ._options import per_recipient
@@ -77,16 +78,21 @@ class SendGridSender(HTTPSender):
     def _send_unit(self, unit: list[Outgoing]) -> list[Outcome]:
         (msg,) = unit
         response = self._post("/v3/mail/send", json=self._payload(msg))
-        detail = ""
+        detail, fields = "", []
         if response.status_code >= 300:
             try:
                 errors = response.json().get("errors") or []
                 detail = "; ".join(str(e.get("message", "")) for e in errors)
+                fields = [str(e.get("field") or "") for e in errors]
             except (ValueError, AttributeError):
                 detail = self._short(response)
         self._account_error(response, detail)
         if response.status_code in (200, 202):
             return [per_recipient(msg, Status.ACCEPTED, response.status_code, "accepted",
                                   response.headers.get("x-message-id"))]
-        return [per_recipient(msg, Status.PERMANENT, response.status_code,
-                              f"sendgrid: {response.status_code} {detail}".rstrip())]
+        text = f"sendgrid: {response.status_code} {detail}".rstrip()
+        if response.status_code == 400 and not any(f.startswith("personalizations")
+                                                   for f in fields):
+            # the request itself (from, content, headers) is wrong, not a recipient
+            raise SendPermanentError(text, code=400)
+        return [per_recipient(msg, Status.PERMANENT, response.status_code, text)]

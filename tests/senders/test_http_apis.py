@@ -221,3 +221,15 @@ def test_check_proves_credentials(api: FakeAPI) -> None:
     assert str(info.value).startswith(f"{api.provider}: 40") and "wrong-secret" not in str(
         info.value)
     assert api.problems == []
+
+
+@pytest.mark.parametrize(("kind", "body"), [
+    ("sendgrid", b'{"errors": [{"message": "The from object must be provided", '
+                 b'"field": "from.email"}]}'),
+    ("mailgun", b'{"message": "from parameter is missing"}'),
+])
+def test_request_errors_are_not_recipient_bounces(kind: str, body: bytes) -> None:
+    with FakeAPI(kind, secret=API_SECRET) as api:
+        api.script.append((400, {"Content-Type": "application/json"}, body))
+        with make(api) as sender, pytest.raises(SendPermanentError, match="400"):
+            sender.send([outgoing()])
