@@ -140,8 +140,11 @@ class Store:
         Read in keyset-paginated batches, each in a short transaction, so a
         100k list never sits in memory and a long send never holds a read
         transaction open (suppressions made meanwhile are seen by later batches).
+        An unknown list raises ``UnknownListError`` here, not at the first item.
         """
-        ml = self.get_list(list_name)
+        return self._recipients(self.get_list(list_name), batch_size)
+
+    def _recipients(self, ml: MailingList, batch_size: int) -> Iterator[Recipient]:
         last = 0
         for _ in range(10**9):  # bounded: each pass advances ``last`` or stops
             q = (
@@ -188,6 +191,10 @@ class Store:
     def unsubscribe(self, email: str, list_name: str | None = None, *,
                     source: str = "cli") -> bool:
         """Unsubscribe from one list (by name) or, without a list, from all lists."""
+        try:
+            email = normalize_email(email)[0]
+        except InvalidAddress as exc:
+            raise StoreError(str(exc)) from None
         with write_transaction(self.engine) as conn:
             list_id = _subs.get_list(conn, list_name).id if list_name is not None else None
             return _sup.suppress(conn, email, "unsubscribed", self.clock(), list_id=list_id,

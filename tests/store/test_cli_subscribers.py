@@ -141,3 +141,14 @@ def test_every_command_has_help(cli) -> None:
         r = cli(*args, "--help")
         assert r.exit_code == 0, args
         assert "Usage: " in r.output
+
+
+def test_every_command_is_documented() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "subscribers.md").read_text(encoding="utf-8")
+    for phrase in ("pbtp-mailer lists", "lists create", "lists delete", "lists import",
+                   "lists export", "subscribers add", "subscribers remove", "subscribers show",
+                   "suppress import", "unsubscribe EMAIL", "unsubscribe --from-mbox",
+                   "pbtp-mailer serve", "--dry-run", "--strict", "--resubscribe", "--attr"):
+        assert phrase in docs, phrase

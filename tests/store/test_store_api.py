@@ -141,3 +141,13 @@ def test_reopening_does_not_migrate_again(store: Store) -> None:
     assert applied_migrations(store.engine)[0] == "0001_subscribers"
     assert applied_migrations(store.engine) == [m.name for m in MIGRATIONS]
     assert migrate(store.engine) == []
+
+
+def test_recipients_of_unknown_list_fails_at_once(store: Store) -> None:
+    with pytest.raises(UnknownListError):
+        store.recipients("nope")
+
+
+def test_unsubscribe_validates_the_address(store: Store) -> None:
+    with pytest.raises(StoreError, match="invalid address 'garbage'"):
+        store.unsubscribe("garbage")

@@ -25,8 +25,20 @@ def web_config(tmp_path: Path):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.from_url(database_url(tmp_path))
+def db_url(tmp_path: Path) -> str:
+    """SQLite at the path the test config names, or $PBTP_TEST_POSTGRES_URL (emptied)."""
+    return database_url(tmp_path)
+
+
+@pytest.fixture
+def db_url_for_cli(db_url: str) -> str | None:
+    """What $PBTP_MAILER_DATABASE_URL must be for a CLI run on the same database."""
+    return None if db_url.startswith("sqlite:") else db_url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.from_url(db_url)
     try:
         yield s
     finally:
