@@ -201,14 +201,17 @@ class Store:
                                  source=source)
 
     def member(self, subscriber_id: int, list_id: int) -> tuple[str, MailingList] | None:
-        """``(email, list)`` for a token's ids, or None when no such membership exists."""
+        """``(email, list)`` for a token's ids; None when the subscriber or the list is gone.
+
+        The membership itself may be gone (``subscribers remove``): an
+        unsubscribe is still honoured then, so a later import skips the address.
+        """
         from .schema import lists
 
         q = (
             select(subscribers.c.email, lists.c.id, lists.c.name, lists.c.description)
-            .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
-            .join(lists, lists.c.id == memberships.c.list_id)
-            .where(subscribers.c.id == subscriber_id, lists.c.id == list_id)
+            .select_from(subscribers.join(lists, lists.c.id == list_id))
+            .where(subscribers.c.id == subscriber_id)
         )
         with self.engine.connect() as conn:
             r = conn.execute(q).first()

@@ -24,6 +24,7 @@ from ..errors import ImportFileError, Problem
 
 __all__ = ["CsvTable", "read_table", "file_error", "MAX_LINE_BYTES", "MAX_FIELD_CHARS"]
 
+MAX_FILE_BYTES = 256 << 20  # 256 MiB: about two million rows
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real row, far below a runaway file
 MAX_FIELD_CHARS = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
@@ -119,6 +120,10 @@ def read_table(path: Path, *, display: str | None = None) -> CsvTable:
     """Read ``path`` into a ``CsvTable`` or raise ``ImportFileError`` naming the place."""
     name = display or str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise file_error(f"{name}: {size:,} bytes is more than the {MAX_FILE_BYTES:,} "
+                             "a list may have; split the file")
         raw = path.read_bytes()
     except OSError as exc:
         raise file_error(f"{name}: cannot read ({exc.strerror or exc})") from None

@@ -138,6 +138,15 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
         email, ml = found
         list_name = html.escape(ml.name)
         if method in ("GET", "HEAD"):
+            try:
+                already = store.is_suppressed(email, ml.id)
+            except StoreError:
+                already = False
+            if already:
+                return respond(start, 200, page("Unsubscribed", (
+                    f"<h1>You are unsubscribed</h1>\n<p role=\"status\">{site} no longer sends "
+                    f"<strong>{list_name}</strong> to {html.escape(_mask(email))}.</p>")),
+                    head=method == "HEAD")
             return respond(start, 200, page(f"Unsubscribe from {ml.name}", (
                 f"<h1>Unsubscribe from {list_name}</h1>\n"
                 f"<p id=\"what\">Stop sending <strong>{list_name}</strong> from {site} "

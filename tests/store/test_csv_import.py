@@ -269,3 +269,16 @@ def test_sample_list_imports_cleanly(db, cli, tmp_path: Path) -> None:
     assert all(r.email.rsplit("@", 1)[1] in ("example.org", "example.com", "example.net")
                for r in recs)
     assert recs[2].attrs == {"institution": "Université Exemple", "role": "Researcher"}
+
+
+def test_oversized_file_is_refused(store: Store, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from pbtp_mailer.store import csvfile
+
+    monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", 100)
+    store.create_list("news")
+    (tmp_path / "big.csv").write_text("email\n" + "a@example.org\n" * 10, encoding="utf-8")
+    with pytest.raises(ImportFileError) as exc:
+        store.import_csv("news", tmp_path / "big.csv")
+    assert str(exc.value) == (f"{tmp_path / 'big.csv'}: 146 bytes is more than the 100 a list "
+                              "may have; split the file")

@@ -139,3 +139,28 @@ def test_no_cookie_or_auth_needed_and_no_warnings_logged(served, store, member, 
                                   {**FORM, "Cookie": "", "Authorization": ""})
     assert status == 200
     assert "ann@example.org" not in caplog.text
+
+
+def test_get_after_unsubscribe_says_so(served, store, member) -> None:
+    token, _ = member
+    served.request("POST", f"/u/{token}", ONE_CLICK, FORM)
+    status, _, body = served.request("GET", f"/u/{token}")
+    assert status == 200
+    assert b"<h1>You are unsubscribed</h1>" in body and b"<form" not in body
+
+
+def test_removed_member_can_still_unsubscribe(served, store, member) -> None:
+    token, list_id = member
+    store.remove_subscriber("news", "ann@example.org")
+    status, _, _ = served.request("POST", f"/u/{token}", ONE_CLICK, FORM)
+    assert status == 200
+    assert store.is_suppressed("ann@example.org", list_id)
+    with pytest.raises(Exception, match="unsubscribed from 'news'"):
+        store.add_subscriber("news", "ann@example.org")
+
+
+def test_deleted_list_gives_404(served, store, member) -> None:
+    token, _ = member
+    store.delete_list("news")
+    status, _, _ = served.request("POST", f"/u/{token}", ONE_CLICK, FORM)
+    assert status == 404
