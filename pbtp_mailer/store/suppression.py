@@ -19,8 +19,15 @@ from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
 from ..errors import Problem, StoreError
 from .csvfile import read_table
-from .db import key_in
-from .schema import SUPPRESSION_REASONS, lists, memberships, subscribers, suppressions
+from .db import bulk_insert, in_chunk_size, key_in
+from .schema import (
+    SUPPRESSION_REASONS,
+    lists,
+    memberships,
+    status_history,
+    subscribers,
+    suppressions,
+)
 from .subscribers import (
     InvalidAddress,
     email_key,
@@ -206,18 +213,50 @@ def import_suppressions(conn: Connection, path: Path, reason: str, now: datetime
     rows = table.rows
     if header_is_data:
         rows = [(1, table.header), *rows]
+    keys: dict[str, str] = {}  # key -> first spelling; duplicates count once
     for line, cells in rows:
         raw = cells[col] if col < len(cells) else ""
         if not raw.strip():
             continue
         report.rows += 1
         try:
-            email, _ = normalize_email(raw)
+            email, key = normalize_email(raw)
         except InvalidAddress as exc:
             report.rejected.append(Problem(name, line, None, "", str(exc)))
             continue
-        if suppress(conn, email, reason, now, source="suppress-import", detail=name):
-            report.added += 1
-        else:
-            report.unchanged += 1
+        keys.setdefault(key, email)
+    _apply_bulk(conn, keys, reason, now, name, report)
     return report
+
+
+def _apply_bulk(conn: Connection, keys: dict[str, str], reason: str, now: datetime,
+                name: str, report: SuppressReport) -> None:
+    """Insert new suppressions and upgrade weaker ones, in bulk (100k rows in seconds)."""
+    current: dict[str, str] = {}
+    ordered = list(keys)
+    size = in_chunk_size(conn)
+    for i in range(0, len(ordered), size):
+        for r in conn.execute(
+            select(suppressions.c.email_key, suppressions.c.reason)
+            .where(key_in(conn, suppressions.c.email_key, ordered[i:i + size]))
+        ):
+            current[r.email_key] = r.reason
+    new = [k for k in ordered if k not in current]
+    stronger = [k for k in ordered if k in current and _RANK[reason] > _RANK[current[k]]]
+    report.added = len(new) + len(stronger)
+    report.unchanged = len(ordered) - report.added
+    bulk_insert(conn, suppressions, [
+        dict(email_key=k, reason=reason, source="suppress-import", created_at=now) for k in new
+    ], ignore_conflict=["email_key"])
+    if stronger:
+        conn.execute(
+            update(suppressions)
+            .where(suppressions.c.email_key == bindparam("b_key"))
+            .values(reason=reason, source="suppress-import", created_at=now),
+            [{"b_key": k} for k in stronger],
+        )
+    status = "unsubscribed-all" if reason == "unsubscribed" else reason
+    bulk_insert(conn, status_history, [
+        dict(email_key=k, list_name=None, status=status, source="suppress-import",
+             detail=name, changed_at=now) for k in (*new, *stronger)
+    ])

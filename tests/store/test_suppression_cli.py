@@ -69,3 +69,23 @@ def test_unsubscribe_unknown_list(cli) -> None:
     r = cli("unsubscribe", "ann@example.org", "--list", "nope")
     assert r.exit_code == 2
     assert r.output.startswith("Error: unknown list 'nope' (known: none yet)\n")
+
+
+def test_suppress_import_upgrades_and_dedupes(db, cli, tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_text("email\na@example.org\nA@example.org\nb@example.org\n",
+                                    encoding="utf-8")
+    r = cli("suppress", "import", "b.csv", "--reason", "bounced")
+    assert r.output == ("b.csv: 2 addresses suppressed as bounced, 0 already suppressed, "
+                        "0 rejected.\n")
+    (tmp_path / "c.csv").write_text("email\na@example.org\n", encoding="utf-8")
+    r = cli("suppress", "import", "c.csv", "--reason", "complained")
+    assert r.output == ("c.csv: 1 address suppressed as complained, 0 already suppressed, "
+                        "0 rejected.\n")
+    r = cli("suppress", "import", "b.csv", "--reason", "unsubscribed")
+    assert r.output == ("b.csv: 0 addresses suppressed as unsubscribed, 2 already suppressed, "
+                        "0 rejected.\n")
+    with db() as s:
+        d = s.subscriber("a@example.org")
+        assert d.suppression is not None and d.suppression[0] == "complained"
+        assert [(h.status, h.source, h.detail) for h in d.history] == [
+            ("bounced", "suppress-import", "b.csv"), ("complained", "suppress-import", "c.csv")]
