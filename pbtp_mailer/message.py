@@ -64,7 +64,27 @@ def check_header_value(name: str, value: str) -> str:
 
 def _fold(name: str, value: str) -> bytes:
     check_header_value(name, value)
+    if name in _UNSTRUCTURED and value.isascii():
+        return _fold_ascii(name, value)
     return _POLICY.header_factory(name, value).fold(policy=_POLICY).encode("ascii")
+
+
+_UNSTRUCTURED = frozenset({"Subject", "List-Id", "X-PBTP-Test-Send"})
+
+
+def _fold_ascii(name: str, value: str) -> bytes:
+    """Fold printable ASCII at spaces, 78 columns, never before the first word
+    (Python's folder may break right after 'Subject:', which some readers show
+    as a leading space)."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > 78 and line.strip() not in (f"{name}:", ""):
+            lines.append(line)
+            line = ""
+        line += f" {word}"
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _qp(text: str) -> bytes:

@@ -167,3 +167,15 @@ def test_headers_within_gmail_limits(template):
     head = raw.partition(b"\r\n\r\n")[0]
     assert len(head) < 500_000
     assert head.count(b"\r\n") < 5000
+
+
+def test_long_ascii_subject_folds_without_leading_space(rendition, config):
+    from dataclasses import replace
+
+    subject = "[TEST] PBTP E-Newsletter, March 2024: Spotlight on a new Alliance program " * 3
+    r = replace(rendition, subject=subject.strip())
+    raw = MessageTemplate(r, config.newsletter).render(personal())
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert b"Subject: [TEST] PBTP" in head
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-Uns"))
+    assert parse(raw)["Subject"] == subject.strip()
