@@ -24,6 +24,8 @@ from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..errors import StoreError, TokenError
 from ..tokens import read_token
 
@@ -131,7 +133,7 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
             found = store.member(sid, lid)
         except TokenError:
             return not_found(start, method == "HEAD")
-        except StoreError:
+        except (StoreError, SQLAlchemyError):
             return respond(start, 503, page("Try again later", "<h1>Please try again later</h1>"))
         if found is None:
             return not_found(start, method == "HEAD")
@@ -140,7 +142,7 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
         if method in ("GET", "HEAD"):
             try:
                 already = store.is_suppressed(email, ml.id)
-            except StoreError:
+            except (StoreError, SQLAlchemyError):
                 already = False
             if already:
                 return respond(start, 200, page("Unsubscribed", (
@@ -173,7 +175,7 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
                 "<code>List-Unsubscribe=One-Click</code>. Nothing was changed.</p>")))
         try:
             store.unsubscribe_member(sid, lid, source="one-click")
-        except StoreError:
+        except (StoreError, SQLAlchemyError):
             return respond(start, 503, page("Try again later", "<h1>Please try again later</h1>"))
         return respond(start, 200, page("Unsubscribed", (
             f"<h1>You are unsubscribed</h1>\n<p role=\"status\">{site} will no longer send "

@@ -164,3 +164,18 @@ def test_deleted_list_gives_404(served, store, member) -> None:
     store.delete_list("news")
     status, _, _ = served.request("POST", f"/u/{token}", ONE_CLICK, FORM)
     assert status == 404
+
+
+def test_database_trouble_gives_503_not_a_traceback(served, store, member) -> None:
+    from sqlalchemy import text
+
+    token, _ = member
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE lists RENAME TO lists_away"))
+    try:
+        status, _, body = served.request("POST", f"/u/{token}", ONE_CLICK, FORM)
+        assert status == 503
+        assert b"Please try again later" in body
+    finally:
+        with store.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE lists_away RENAME TO lists"))
