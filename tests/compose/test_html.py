@@ -8,6 +8,7 @@ import lxml.html
 import pytest
 
 from pbtp_mailer.compose.layouts import SLOT_PREFIX
+from pbtp_mailer.htmlcheck import heading_levels, heading_problems, style_of, text_contrasts
 
 
 @pytest.fixture(scope="module")
@@ -16,48 +17,7 @@ def doc(built):
     return html, lxml.html.document_fromstring(html)
 
 
-def _style(el) -> dict[str, str]:
-    out = {}
-    for decl in (el.get("style") or "").split(";"):
-        if ":" in decl:
-            k, v = decl.split(":", 1)
-            out[k.strip().lower()] = v.strip().lower().replace("!important", "").strip()
-    return out
-
-
-def _rgb(value: str):
-    value = value.strip()
-    if re.fullmatch(r"#[0-9a-f]{6}", value):
-        return tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
-    if re.fullmatch(r"#[0-9a-f]{3}", value):
-        return tuple(int(c * 2, 16) for c in value[1:])
-    return None
-
-
-def _lum(rgb):
-    def ch(c):
-        c = c / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (ch(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(a, b) -> float:
-    la, lb = sorted((_lum(a), _lum(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def _inherited(el, prop, attr=None):
-    while el is not None:
-        st = _style(el)
-        if prop in st and _rgb(st[prop]):
-            return _rgb(st[prop])
-        if prop == "background-color" and "background" in st and _rgb(st["background"]):
-            return _rgb(st["background"])
-        if attr and el.get(attr) and _rgb(el.get(attr).lower()):
-            return _rgb(el.get(attr).lower())
-        el = el.getparent()
-    return (0, 0, 0) if prop == "color" else (255, 255, 255)
+_style = style_of
 
 
 def test_lang_and_dir_on_html_and_body_wrapper(doc):
@@ -116,25 +76,17 @@ def test_body_text_at_least_14px(doc):
 
 def test_text_contrast_at_least_4_5(doc):
     _, root = doc
-    checked = 0
-    for el in root.body.iter():
-        if not isinstance(el.tag, str) or not (el.text or "").strip():
-            continue
-        if el is root.body[0]:  # the hidden preheader
-            continue
-        fg = _inherited(el, "color")
-        bg = _inherited(el, "background-color", attr="bgcolor")
-        assert contrast(fg, bg) >= 4.5, (el.tag, (el.text or "")[:40], fg, bg)
-        checked += 1
-    assert checked > 30
+    checked = list(text_contrasts(root))
+    assert len(checked) > 30
+    for item in checked:
+        assert item.ratio >= 4.5, (item.element.tag, item.text[:40], item.fg, item.bg)
 
 
 def test_headings_in_order_with_one_h1(doc):
     _, root = doc
-    levels = [int(h.tag[1]) for h in root.xpath("//h1|//h2|//h3|//h4|//h5|//h6")]
-    assert levels.count(1) == 1 and levels[0] == 1
-    for a, b in zip(levels, levels[1:], strict=False):
-        assert b <= a + 1, levels
+    levels = heading_levels(root)
+    assert [lv for lv, _ in levels].count(1) == 1 and levels[0][0] == 1
+    assert heading_problems(levels) == []
 
 
 def test_html_under_gmail_clip_budget(built):
