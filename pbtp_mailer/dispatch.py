@@ -62,6 +62,9 @@ class DispatchOptions:
     accept_changes: bool = False
     #: how long one run waits in-process for deferred rows coming due
     in_run_retry_seconds: float | None = None
+    #: add list members not yet in the ledger (False: only continue rows already there;
+    #: dispatch-due's retries of old issues must not reach people who joined since)
+    enqueue_new: bool = True
 
 
 @dataclass
@@ -248,7 +251,9 @@ class Dispatcher:
             language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes)
         report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
                                 started=self.monotonic())
-        report.enqueued = ledger.enqueue(dispatch, plan.store.recipients(plan.mailing_list.name))
+        if opts.enqueue_new:
+            report.enqueued = ledger.enqueue(dispatch,
+                                             plan.store.recipients(plan.mailing_list.name))
         if opts.resend_unknown:
             report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
         personaliser = Personaliser(plan.template, self.config)

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
 from . import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
+from . import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
 from . import schema
 from .db import write_transaction
 
@@ -93,6 +94,7 @@ MIGRATIONS: list[Migration] = [
         create_tables("lists", "subscribers", "memberships", "suppressions", "status_history"),
     ),
     Migration("0002_ledger", create_tables("dispatches", "deliveries", "runners", "rate_usage")),
+    Migration("0003_schedule", create_tables("schedule_seen")),
 ]
 
 
