@@ -4,7 +4,8 @@ Why not smtplib or aiosmtplib: both pass over every message body in Python
 (smtplib's dot-stuffing regex, aiosmtplib's line-ending normalisation),
 which costs more than the whole send at loopback speed. Here a transaction
 is one write of MAIL/RCPT/DATA when the server offers PIPELINING (RFC 2920),
-then one write of the body dot-stuffed with ``bytes.replace``.
+then one write of the body dot-stuffed at C speed, read back by a plain
+``asyncio.Protocol`` that hands over complete replies.
 
 ``SMTPConnection`` is one session (connect, EHLO, STARTTLS or implicit TLS,
 AUTH PLAIN/LOGIN, transactions, RSET, QUIT). Errors that concern the whole
@@ -21,6 +22,7 @@ import base64
 import os
 import re
 import ssl
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,6 +105,86 @@ def _addr(address: str) -> str:
     return address if address.startswith("<") else f"<{address}>"
 
 
+class _ReplyProtocol(asyncio.Protocol):
+    """Parses the server's bytes into complete replies and wakes one waiter.
+
+    A plain ``asyncio.Protocol`` rather than StreamReader/StreamWriter: one
+    future per group of replies instead of a coroutine per line is a third
+    less CPU per message at loopback speed.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.BaseTransport | None = None
+        self.replies: deque[Reply] = deque()
+        self.lost: str | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buf = bytearray()
+        self._lines: list[str] = []
+        self._want = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            line = buf[start:end].decode("utf-8", "replace").rstrip("\r")
+            start = end + 1
+            if len(line) < 3 or not line[:3].isdigit() or len(self._lines) > 1000:
+                self._fail(f"not an SMTP reply: {line[:80]!r}")
+                return
+            self._lines.append(line[4:])
+            if len(line) == 3 or line[3] != "-":
+                self.replies.append(Reply(int(line[:3]), "\n".join(self._lines)))
+                self._lines = []
+        if start:
+            del buf[:start]
+        if len(buf) > 65536:
+            self._fail("reply line too long")
+            return
+        self._wake()
+
+    def _fail(self, why: str) -> None:
+        self.lost = why
+        if self.transport is not None:
+            self.transport.abort()  # type: ignore[attr-defined]
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost is None:
+            self.lost = f"connection lost: {exc}" if exc else "connection closed by the server"
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and (
+                len(self.replies) >= self._want or self.lost is not None):
+            waiter.set_result(None)
+
+    async def read(self, n: int) -> list[Reply]:
+        while len(self.replies) < n:
+            if self.lost is not None:
+                raise ConnectionError(self.lost)
+            self._want = n
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return [self.replies.popleft() for _ in range(n)]
+
+
 class SMTPConnection:
     """One SMTP session on the running event loop."""
 
@@ -129,8 +211,8 @@ class SMTPConnection:
         self.local_hostname = local_hostname
         self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.transport: asyncio.Transport | None = None
+        self.protocol: _ReplyProtocol | None = None
         self.extensions: dict[str, str] = {}
         self.transactions = 0
         self._masked = self._secrets()
@@ -139,7 +221,8 @@ class SMTPConnection:
 
     @property
     def connected(self) -> bool:
-        return self.writer is not None and not self.writer.is_closing()
+        return (self.transport is not None and not self.transport.is_closing()
+                and self.protocol is not None and self.protocol.lost is None)
 
     def _secrets(self) -> list[str | None]:
         if not self.password:
@@ -151,38 +234,25 @@ class SMTPConnection:
         return ConnectionLost(f"{self.place}: timed out after {self.timeout:g} s "
                               "waiting for the server", after_data=after_data)
 
+    async def _read_replies(self, n: int) -> list[Reply]:
+        assert self.protocol is not None
+        try:
+            replies = await self.protocol.read(n)
+        except ConnectionError as exc:
+            raise ConnectionLost(f"{self.place}: {exc}", after_data=True) from None
+        if self._masked:
+            replies = [Reply(r.code, mask(r.text, self._masked)) for r in replies]
+        return replies
+
     async def _read_reply(self) -> Reply:
-        assert self.reader is not None
-        lines: list[str] = []
-        for _ in range(1000):  # bounded: a reply of >1000 lines is broken anyway
-            try:
-                raw = await self.reader.readline()
-            except (ConnectionError, OSError) as exc:
-                raise ConnectionLost(f"{self.place}: connection lost: {exc}",
-                                     after_data=True) from None
-            if not raw.endswith(b"\n"):
-                raise ConnectionLost(f"{self.place}: connection closed by the server",
-                                     after_data=True)
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if len(line) < 3 or not line[:3].isdigit():
-                raise ConnectionLost(f"{self.place}: not an SMTP reply: {line[:80]!r}",
-                                     after_data=True)
-            lines.append(line[4:])
-            if len(line) == 3 or line[3] != "-":
-                text = "\n".join(lines)
-                if self._masked:
-                    text = mask(text, self._masked)
-                return Reply(int(line[:3]), text)
-        raise ConnectionLost(f"{self.place}: endless reply", after_data=True)
+        return (await self._read_replies(1))[0]
 
     async def _write(self, data: bytes) -> None:
-        assert self.writer is not None
-        self.writer.write(data)
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as exc:
-            raise ConnectionLost(f"{self.place}: connection lost: {exc}",
-                                 after_data=True) from None
+        transport, protocol = self.transport, self.protocol
+        if transport is None or protocol is None or transport.is_closing():
+            why = protocol.lost if protocol is not None and protocol.lost else "not connected"
+            raise ConnectionLost(f"{self.place}: {why}", after_data=True)
+        transport.write(data)
 
     async def command(self, line: str) -> Reply:
         await self._write(line.encode("utf-8") + CRLF)
@@ -195,12 +265,12 @@ class SMTPConnection:
         implicit = self.tls == TLSMode.IMPLICIT
         try:
             async with asyncio.timeout(self.connect_timeout):
-                self.reader, self.writer = await asyncio.open_connection(
-                    self.host, self.port,
+                transport, protocol = await asyncio.get_running_loop().create_connection(
+                    _ReplyProtocol, self.host, self.port,
                     ssl=self.ssl_context if implicit else None,
                     server_hostname=self.host if implicit else None,
-                    limit=1 << 20,
                 )
+                self.transport, self.protocol = transport, protocol
         except TimeoutError:
             raise SendTransientError(f"{self.place}: connection timed out after "
                                      f"{self.connect_timeout:g} s") from None
@@ -239,12 +309,18 @@ class SMTPConnection:
                 reply = await self.command("STARTTLS")
                 if reply.code != 220:
                     raise self._error("STARTTLS refused", reply)
-                assert self.writer is not None
+                assert self.transport is not None and self.protocol is not None
                 try:
                     async with asyncio.timeout(self.connect_timeout):
-                        await self.writer.start_tls(
+                        secured = await asyncio.get_running_loop().start_tls(
+                            self.transport, self.protocol,
                             self.ssl_context or ssl.create_default_context(),
                             server_hostname=self.host)
+                    if secured is None:
+                        raise ConnectionLost(f"{self.place}: closed during STARTTLS",
+                                             after_data=False)
+                    self.transport = secured  # type: ignore[assignment]
+                    self.protocol.transport = secured
                 except ssl.SSLCertVerificationError as exc:
                     raise SendPermanentError(
                         f"{self.place}: certificate verify failed: {exc.verify_message}"
@@ -318,16 +394,22 @@ class SMTPConnection:
         await self.abort()
 
     async def abort(self) -> None:
-        writer, self.writer, self.reader = self.writer, None, None
+        transport, protocol = self.transport, self.protocol
+        self.transport = self.protocol = None
         self.transactions = 0
-        if writer is None:
+        if transport is None or protocol is None:
             return
-        writer.close()
+        transport.close()
         try:
             async with asyncio.timeout(2.0):
-                await writer.wait_closed()
-        except (TimeoutError, OSError, ssl.SSLError):
-            pass
+                await asyncio.shield(protocol.closed)
+        except TimeoutError:
+            transport.abort()  # e.g. a TLS peer that never answers close_notify
+            try:
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(protocol.closed)
+            except TimeoutError:
+                pass
 
     # -- one transaction --------------------------------------------------
 
@@ -404,9 +486,8 @@ class SMTPConnection:
         """MAIL, RCPT... and DATA: in one write with PIPELINING, else one by one."""
         if "pipelining" in self.extensions:
             await self._write(("\r\n".join(commands) + "\r\nDATA\r\n").encode("utf-8"))
-            mail = await self._read_reply()
-            rcpts = [await self._read_reply() for _ in range(n)]
-            return mail, rcpts, await self._read_reply()
+            replies = await self._read_replies(n + 2)
+            return replies[0], replies[1:-1], replies[-1]
         mail = await self.command(commands[0])
         if not mail.ok:
             return mail, [mail] * n, Reply(503, "not sent")
