@@ -310,7 +310,8 @@ def _from_mbox(app: AppContext, path: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on.")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Worker threads of waitress.")
 @click.option("--trusted-proxy", default=None, metavar="IP",
               help="Reverse proxy whose X-Forwarded-* headers to trust (see docs/unsubscribe.md).")
 @pass_app
