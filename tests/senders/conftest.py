@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import mailbox
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
@@ -14,19 +13,13 @@ from typing import Any
 
 import pytest
 
-# tests/ on the path, so ``support`` imports however pytest was started
-_TESTS = str(Path(__file__).resolve().parents[1])
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
-
-from support.certs import make_cert  # noqa: E402
-from support.httpfake import SES_ACCESS_KEY, FakeAPI  # noqa: E402
-from support.smtpd import FakeSMTPServer, free_port  # noqa: E402
-
-from pbtp_mailer.config import Config, config_from_dict  # noqa: E402
-from pbtp_mailer.errors import SendPermanentError, SendTransientError  # noqa: E402
-from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec  # noqa: E402
-from pbtp_mailer.senders.registry import build_sender  # noqa: E402
+from pbtp_mailer.config import Config, config_from_dict
+from pbtp_mailer.errors import SendPermanentError, SendTransientError
+from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec
+from pbtp_mailer.senders.registry import build_sender
+from tests.support.certs import make_cert
+from tests.support.httpfake import SES_ACCESS_KEY, FakeAPI
+from tests.support.smtpd import FakeSMTPServer, free_port
 
 FROM = "news@example.org"
 SMTP_USER, SMTP_PASSWORD = "news", "s3cret-pass-word"

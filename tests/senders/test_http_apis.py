@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.httpfake import SES_ACCESS_KEY, FakeAPI
 
 from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
 from pbtp_mailer.senders._http import retry_after_seconds
 from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec, Status
 from pbtp_mailer.senders.registry import build_sender
+from tests.support.httpfake import SES_ACCESS_KEY, FakeAPI
 
 from .conftest import API_SECRET, FROM, make_message, outgoing
 

@@ -9,10 +9,10 @@ not installed or we are not root.
 from __future__ import annotations
 
 import pytest
-from support.postfix import DOMAIN, PostfixServer, postfix_unavailable
 
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender
+from tests.support.postfix import DOMAIN, PostfixServer, postfix_unavailable
 
 from .conftest import FROM, make_message
 

@@ -190,7 +190,7 @@ def test_cli_lists_senders_without_secrets(tmp_path: Path) -> None:
 
 
 def test_cli_check_ok_and_auth_failure(tmp_path: Path) -> None:
-    from support.smtpd import FakeSMTPServer
+    from tests.support.smtpd import FakeSMTPServer
 
     with FakeSMTPServer(users={"news": "right-password"}) as srv:
         ok = _cli(tmp_path, ["senders", "check", "relay"],
@@ -213,9 +213,8 @@ def test_cli_check_unknown(tmp_path: Path) -> None:
 
 
 def test_cli_check_url_without_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from support.smtpd import FakeSMTPServer
-
     from pbtp_mailer.cli import main
+    from tests.support.smtpd import FakeSMTPServer
 
     monkeypatch.chdir(tmp_path)
     with FakeSMTPServer() as srv:

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.certs import make_cert
-from support.smtpd import FakeSMTPServer
 
 from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender, is_loopback
 from pbtp_mailer.senders.smtp_client import dot_stuff, parse_queue_id
+from tests.support.certs import make_cert
+from tests.support.smtpd import FakeSMTPServer
 
 from .conftest import FROM, SMTP_PASSWORD, SMTP_USER, make_message, outgoing
 
