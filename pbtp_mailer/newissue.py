@@ -1,0 +1,169 @@
+"""``pbtp-mailer new``: start an issue file from a commented template or the last issue.
+
+From a previous issue the *structure and settings* are kept (masthead,
+layout, language, how many articles, which have a kicker, byline or
+references, the read-more heading and link text, the schedule's lists and
+sender) and every piece of content becomes a ``TODO`` that ``check`` flags.
+A schedule is written commented out: a copied ``send_at`` is in the past
+and would make cron send the new issue at once. The file starts with the
+schema comment so YAML editors complete and check fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import IssueError, MailerError, Problem
+from .yamlsource import load_located
+
+__all__ = ["new_issue", "issue_template"]
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SCHEMA_NAME = "issue.schema.json"
+
+_SKELETON: dict[str, Any] = {
+    "masthead": "E-Newsletter",
+    "layout": "default",
+    "articles": [{"kicker": "x", "title": "x", "byline": {"name": "x", "credentials": "x",
+                                                         "titles": ["x"], "affiliation": "x"},
+                  "body": "x", "references": [{"citation": "x"}]}],
+    "read_more": {"heading": "Read more news briefs from this issue",
+                  "link_text": "Read the news briefs"},
+}
+
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
+                   schema_ref: str = f"../docs/{SCHEMA_NAME}",
+                   today: dt.date | None = None, source: str | None = None) -> str:
+    """The YAML text of a new issue (content TODOs, settings from ``previous``)."""
+    prev = previous or _SKELETON
+    day = today or dt.date.today()
+    origin = f"Started from {source}: structure and settings kept, content cleared." \
+        if source else "Started from the template."
+    out = [
+        f"# yaml-language-server: $schema={schema_ref}",
+        "#",
+        f"# Newsletter issue {issue_id}. {origin}",
+        "# Replace every TODO, then: pbtp-mailer check THIS-FILE ; pbtp-mailer preview THIS-FILE",
+        "# Fields: docs/issue-format.md. Markdown fields take **bold**, [links](https://...),",
+        "# lists and '#' headings.",
+        f"id: {_q(issue_id)}",
+        f"masthead: {_q(str(prev.get('masthead') or 'E-Newsletter'))}",
+        f"date: {day.isoformat()}",
+        "# date_label: \"March 2024\"   # how the date is shown; default: month and year",
+        "title: \"TODO: the issue's headline\"",
+        "# Subject: under 78 characters. Preheader: 40-100 characters, shown after the subject.",
+        "subject: \"TODO: subject line\"",
+        "preheader: \"TODO: one sentence that makes readers open the issue, 40 to 100 characters.\"",
+        f"layout: {_q(str(prev.get('layout') or 'default'))}",
+    ]
+    if prev.get("language"):
+        out.append(f"language: {_q(str(prev['language']))}")
+    out += ["", "articles:"]
+    articles = prev.get("articles") if isinstance(prev.get("articles"), list) else None
+    for n, art in enumerate(articles or _SKELETON["articles"], 1):
+        art = art if isinstance(art, dict) else {}
+        out.append(f"  # Article {n}")
+        first = "  - "
+        if art.get("kicker"):
+            out.append(f"{first}kicker: \"TODO: short label above the title\"")
+            first = "    "
+        out.append(f"{first}title: \"TODO: article title\"")
+        byline = art.get("byline")
+        if isinstance(byline, dict):
+            out += ["    byline:", "      name: \"TODO: author's name\""]
+            if byline.get("credentials"):
+                out.append("      credentials: \"TODO: e.g. MD\"")
+            titles = byline.get("titles")
+            if isinstance(titles, list) and titles:
+                out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
+            if byline.get("affiliation"):
+                out.append("      affiliation: \"TODO: institution\"")
+        out += ["    body: |", "      TODO: the article, in Markdown.", "",
+                "      A new paragraph after a blank line."]
+        if art.get("references"):
+            out += ["    references:",
+                    "      # One per cited work; the DOI (bare, no https://doi.org/) is linked.",
+                    "      - citation: \"TODO: Authors. Title. Journal. Year;Vol(Issue):pages.\"",
+                    "        doi: \"10.0000/TODO\"",
+                    "        # pmid: \"12345678\"",
+                    "        # pmcid: \"PMC1234567\""]
+    rm = prev.get("read_more")
+    if isinstance(rm, dict):
+        out += ["", "read_more:", f"  heading: {_q(str(rm.get('heading') or 'Read more'))}"]
+        if rm.get("link_text"):
+            out.append(f"  link_text: {_q(str(rm['link_text']))}")
+        out.append("  # url: \"https://...\"   # default: the configured archive_url")
+    sched = prev.get("schedule")
+    if isinstance(sched, dict):
+        lists = sched.get("lists") if isinstance(sched.get("lists"), list) else ["TODO"]
+        out += ["", "# Uncomment to let cron send it (pbtp-mailer dispatch-due):", "# schedule:",
+                "#   send_at: \"TODO: 2024-03-05T09:00:00\"   # local time in the config's timezone",
+                "#   lists: [" + ", ".join(_q(str(x)) for x in lists) + "]"]
+        if sched.get("sender"):
+            out.append(f"#   sender: {_q(str(sched['sender']))}")
+    return "\n".join(out) + "\n"
+
+
+def new_issue(issue_id: str, issues_dir: str | os.PathLike[str], *,
+              from_file: str | os.PathLike[str] | None = None,
+              today: dt.date | None = None) -> Path:
+    """Write ``issues_dir/ISSUE_ID.yaml``; never overwrites. Returns the path written."""
+    if not _ID.match(issue_id):
+        raise MailerError(f"{issue_id!r} is not a valid issue ID: use lowercase letters, "
+                          "digits, '.', '_' or '-' (such as '2024-04')")
+    folder = Path(issues_dir)
+    target = folder / f"{issue_id}.yaml"
+    if target.exists():
+        raise MailerError(f"{target}: already exists; not overwriting it",
+                          hint="pick another ID, or delete the file first")
+    previous = None
+    if from_file is not None:
+        src = Path(from_file)
+        try:
+            text = src.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            raise IssueError([Problem(str(src), 1, None, "", "file not found")]) from None
+        except UnicodeDecodeError:
+            raise IssueError([Problem(str(src), 1, None, "", "not UTF-8")]) from None
+        located = load_located(text, str(src))
+        if located.problems:
+            raise IssueError(located.problems)
+        if not isinstance(located.data, dict):
+            raise IssueError([Problem(str(src), 1, 1, "", "the top level must be a mapping")])
+        previous = located.data
+    schema_ref = _schema_ref(folder)
+    body = issue_template(issue_id, previous=previous, schema_ref=schema_ref, today=today,
+                          source=str(from_file) if from_file is not None else None)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(target, "x", encoding="utf-8") as fh:  # "x": refuse a file created meanwhile
+            fh.write(body)
+    except FileExistsError:
+        raise MailerError(f"{target}: already exists; not overwriting it") from None
+    return target
+
+
+def _schema_ref(folder: Path) -> str:
+    """Where the issue's schema comment points: docs/ of the project, else a copy next to it."""
+    docs = folder.resolve().parent / "docs" / SCHEMA_NAME
+    if docs.is_file():
+        return f"../docs/{SCHEMA_NAME}"
+    local = folder / SCHEMA_NAME
+    if not local.exists():
+        from .issue import issue_json_schema
+
+        folder.mkdir(parents=True, exist_ok=True)
+        local.write_text(json.dumps(issue_json_schema(), indent=2, ensure_ascii=False) + "\n",
+                         encoding="utf-8")
+    return f"./{SCHEMA_NAME}"
