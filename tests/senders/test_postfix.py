@@ -8,10 +8,15 @@ not installed or we are not root.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from pbtp_mailer.errors import SendPermanentError
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender
+from tests.support.certs import make_cert
 from tests.support.postfix import DOMAIN, PostfixServer, postfix_unavailable
 
 from .conftest import FROM, make_message
@@ -24,9 +29,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def postfix() -> PostfixServer:
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert(tmp_path_factory.mktemp("postfix-tls"))
+
+
+@pytest.fixture(scope="module")
+def postfix(cert: tuple[Path, Path]) -> Iterator[PostfixServer]:
     with PostfixServer(refuse={f"gone@{DOMAIN}": "550 5.1.1 no such user",
-                               f"later@{DOMAIN}": "450 4.2.0 try again later"}) as pf:
+                               f"later@{DOMAIN}": "450 4.2.0 try again later"},
+                       cert=cert) as pf:
         yield pf
 
 
@@ -67,3 +78,19 @@ def test_postfix_refuses_some_recipients(postfix: PostfixServer) -> None:
     assert "no such user" in results[1].text and "Relay access denied" in results[3].text
     (got,) = postfix.wait_for(before + 1)[before:]
     assert got["To"] == f"ok@{DOMAIN}"
+
+
+def test_starttls_with_verified_certificate(postfix: PostfixServer,
+                                            cert: tuple[Path, Path]) -> None:
+    before = len(postfix.delivered())
+    spec = SenderSpec("postfix", "smtp", {"host": "127.0.0.1", "port": postfix.port,
+                                          "tls": "starttls", "ca_file": str(cert[0])})
+    with SMTPSender(spec) as sender:
+        (r,) = sender.send([Outgoing(FROM, (f"tls@{DOMAIN}",), make_message(f"tls@{DOMAIN}"))])
+    assert r.ok
+    (got,) = postfix.wait_for(before + 1)[before:]
+    assert "with ESMTPS" in str(got["Received"])  # Postfix notes the TLS session
+    unverified = SMTPSender(SenderSpec("postfix", "smtp", {
+        "host": "127.0.0.1", "port": postfix.port, "tls": "starttls"}))
+    with pytest.raises(SendPermanentError, match="certificate verify failed"):
+        unverified.open()

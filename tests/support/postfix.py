@@ -11,6 +11,7 @@ every other domain is refused at RCPT ("554 5.7.1 Relay access denied"),
 ``refuse`` lists addresses answered with a chosen code, and every outbound
 transport is ``error:`` so nothing ever leaves the machine (not even DNS).
 
+``cert=(cert_file, key_file)`` (see ``certs.make_cert``) turns on STARTTLS.
 Needs root (Postfix's master runs as root and drops to ``postfix``).
 """
 
@@ -53,6 +54,7 @@ virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 """
 
 
@@ -76,8 +78,10 @@ def _free_port() -> int:
 
 
 class PostfixServer:
-    def __init__(self, refuse: dict[str, str] | None = None) -> None:
+    def __init__(self, refuse: dict[str, str] | None = None,
+                 cert: tuple[Path, Path] | None = None) -> None:
         self.refuse = refuse or {}
+        self.cert = cert
         self.port = _free_port()
         self.base = Path(tempfile.mkdtemp(prefix="pbtp-postfix-", dir="/tmp"))
         self.conf = self.base / "etc"
@@ -131,7 +135,14 @@ maillog_file_prefixes = {b}
 message_size_limit = 52428800
 virtual_mailbox_limit = 0
 biff = no
-"""
+""" + self._tls_cf()
+
+    def _tls_cf(self) -> str:
+        if self.cert is None:
+            return ""
+        cert, key = (shutil.copy(p, self.conf / p.name) for p in self.cert)
+        return (f"smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n"
+                "smtpd_tls_security_level = may\n")
 
     def start(self) -> PostfixServer:
         os.chmod(self.base, 0o755)  # postfix processes must reach the queue
