@@ -151,7 +151,7 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
     report = CheckReport(file)
     out = report.findings
     try:
-        issue = load_issue(path)
+        issue = load_issue(Path(path))
     except IssueError as exc:
         for p in exc.problems:
             msg = f"{p.path}: {p.message}" if p.path else p.message
@@ -278,11 +278,13 @@ def _schedule(issue: Issue, config: Config, places: _Places,
               now: dt.datetime) -> Iterable[Finding]:
     if issue.schedule is None:
         return
+    import importlib
+
     try:  # the scheduler's own rule when it is there
-        from . import schedule as _schedule_mod  # type: ignore[attr-defined]
+        problems_fn = getattr(importlib.import_module(f"{__package__}.schedule"),
+                              "schedule_problems", None)
     except ImportError:
-        _schedule_mod = None
-    problems_fn = getattr(_schedule_mod, "schedule_problems", None)
+        problems_fn = None
     if problems_fn is not None:
         try:
             found = list(problems_fn(issue, config, now=now))
@@ -305,7 +307,7 @@ def _schedule(issue: Issue, config: Config, places: _Places,
 def config_placeholders(config: Config) -> list[Finding]:
     """Example hosts and placeholder text left in [newsletter] (the shipped config has them)."""
     raw = config.raw.get("newsletter", {}) if isinstance(config.raw, dict) else {}
-    file = str(config.path) if config.path else "config"
+    file = _shown(config.path) if config.path else "config"
     lines = config.path.read_text(encoding="utf-8").splitlines() if config.path else []
     out = []
     for key in _NEWSLETTER_KEYS:
@@ -325,6 +327,14 @@ def config_placeholders(config: Config) -> list[Finding]:
                                "config-placeholder",
                                f"[newsletter] {key}: {why}; set the real value before sending"))
     return out
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _hosts_in(value: str) -> list[str]:
@@ -399,7 +409,7 @@ def _html_findings(html: str, text: str, issue: Issue, config: Config,
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#%02x%02x%02x" % rgb
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def _config_url(url: str, config: Config) -> bool:

@@ -64,7 +64,8 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         "title: \"TODO: the issue's headline\"",
         "# Subject: under 78 characters. Preheader: 40-100 characters, shown after the subject.",
         "subject: \"TODO: subject line\"",
-        "preheader: \"TODO: one sentence that makes readers open the issue, 40 to 100 characters.\"",
+        "preheader: \"TODO: one sentence that makes readers open the issue, "
+        "40 to 100 characters.\"",
         f"layout: {_q(str(prev.get('layout') or 'default'))}",
     ]
     if prev.get("language"):
@@ -106,9 +107,9 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         out.append("  # url: \"https://...\"   # default: the configured archive_url")
     sched = prev.get("schedule")
     if isinstance(sched, dict):
-        lists = sched.get("lists") if isinstance(sched.get("lists"), list) else ["TODO"]
+        lists: list[Any] = sched["lists"] if isinstance(sched.get("lists"), list) else ["TODO"]
         out += ["", "# Uncomment to let cron send it (pbtp-mailer dispatch-due):", "# schedule:",
-                "#   send_at: \"TODO: 2024-03-05T09:00:00\"   # local time in the config's timezone",
+                "#   send_at: \"TODO: 2024-03-05T09:00:00\"   # local time (config timezone)",
                 "#   lists: [" + ", ".join(_q(str(x)) for x in lists) + "]"]
         if sched.get("sender"):
             out.append(f"#   sender: {_q(str(sched['sender']))}")
