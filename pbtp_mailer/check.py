@@ -45,7 +45,7 @@ CODES = {
     "ref-no-doi": "warning", "ref-doi-malformed": "warning", "ref-pmid-malformed": "warning",
     "ref-id-in-citation": "warning", "ref-duplicate": "warning",
     "heading-order": "warning", "contrast": "warning", "content-todo": "warning",
-    "schedule-past": "warning", "config-placeholder": "warning",
+    "schedule-past": "warning", "schedule": "error", "config-placeholder": "warning",
 }
 
 PREHEADER_RANGE = (40, 100)
@@ -125,12 +125,13 @@ class _Places:
         return self.at("layout") if ("layout",) in self.located.values else f"{self.file}:1"
 
     def find(self, snippet: str, default: str | None = None) -> str:
-        for candidate in {snippet, _html.unescape(snippet), unquote(snippet)}:
-            candidate = candidate.strip()
-            if len(candidate) < 3:
-                continue
+        candidates = [c.strip() for c in dict.fromkeys(
+            (snippet, _html.unescape(snippet), unquote(snippet))) if len(c.strip()) >= 3]
+        for comments in (False, True):  # a '#' line may be a comment or a Markdown heading
             for n, line in enumerate(self.lines, 1):
-                if candidate in line and not line.lstrip().startswith("#"):
+                if line.lstrip().startswith("#") != comments:
+                    continue
+                if any(c in line for c in candidates):
                     return f"{self.file}:{n}"
         return default or f"{self.file}:1"
 
@@ -247,7 +248,7 @@ def _references(issue: Issue, places: _Places) -> Iterable[Finding]:
                 yield Finding("warning", places.at(*where, "citation"), "ref-id-in-citation",
                               f"{name}.citation: has a DOI or PMID in its text; put it in "
                               "'doi' or 'pmid' so it is linked (and not printed twice)")
-            keys = [f"doi:{ref.doi.lower()}" if ref.doi else "", f"pmid:{ref.pmid or ''}",
+            keys = [f"doi:{(ref.doi or '').lower()}", f"pmid:{ref.pmid or ''}",
                     "cite:" + re.sub(r"\W+", " ", ref.citation).strip().lower()]
             for key in keys:
                 if key.split(":", 1)[1] and key in seen:
@@ -287,13 +288,20 @@ def _schedule(issue: Issue, config: Config, places: _Places,
         problems_fn = None
     if problems_fn is not None:
         try:
-            found = list(problems_fn(issue, config, now=now))
+            found = list(problems_fn(issue, config, now))
         except TypeError:  # another signature than we know: use our own rule
             found = None
         if found is not None:
             for p in found:
-                yield Finding("warning", places.at("schedule", "send_at"), "schedule-past",
-                              str(getattr(p, "message", p)))
+                prob = getattr(p, "problem", None)
+                level = "error" if getattr(p, "severity", "warning") == "error" else "warning"
+                if prob is not None:
+                    msg = f"{prob.path}: {prob.message}" if prob.path else prob.message
+                    place = f"{places.file}:{prob.line}"
+                else:
+                    msg, place = str(p), places.at("schedule", "send_at")
+                yield Finding(level, place, "schedule-past" if level == "warning"
+                              else "schedule", msg)
             return
     send_at = issue.schedule.send_at
     if send_at.tzinfo is None:
