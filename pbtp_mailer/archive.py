@@ -181,7 +181,7 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
     """Write the archive of the issues in ``issues_dir`` (default: ``issues/`` by the config)."""
     from .compose import compose
 
-    folder = Path(issues_dir) if issues_dir is not None else config.base_dir / "issues"
+    folder = Path(issues_dir) if issues_dir is not None else _near(config.base_dir / "issues")
     if not folder.is_dir():
         raise MailerError(f"{folder}: no such folder of issues")
     result = ArchiveResult(Path(out_dir))
@@ -226,6 +226,14 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
     _write(out / "index.html", index.encode("utf-8"))
     _write(out / FEED_NAME, atom_feed(entries, config, now=now))
     return result
+
+
+def _near(path: Path) -> Path:
+    """``path`` relative to the working directory when below it (shorter messages)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _write(path: Path, data: bytes) -> None:
