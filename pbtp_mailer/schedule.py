@@ -326,9 +326,13 @@ class DueRunner:
 
     def __init__(self, config: Config, store: Store, issues_dir: Path, *, clock: Clock,
                  log: RunLog, sleep: Callable[[float], None] = time.sleep,
-                 sender_factory: SenderFactory | None = None) -> None:
+                 sender_factory: SenderFactory | None = None,
+                 schedule_clock: Clock | None = None) -> None:
         self.config, self.store, self.issues_dir = config, store, issues_dir
         self.clock, self.log, self.sleep = clock, log, sleep
+        #: what is due and what is stale is judged on this clock (``--now``); the ledger
+        #: (sent_at, heartbeats that tell live dispatchers from dead ones) keeps ``clock``
+        self.schedule_clock = schedule_clock or clock
         self.sender_factory = sender_factory
         self.window = dt.timedelta(hours=config.dispatch.stale_after_hours)
         self.zone = ZoneInfo(config.newsletter.timezone)
@@ -351,7 +355,7 @@ class DueRunner:
             for name in item.lists:
                 if self._stop:
                     break
-                now = self.clock()
+                now = self.schedule_clock()
                 found = ledger.find(item.issue.id, name)
                 dispatch = found[0] if found else None
                 state = classify(item.send_at, dispatch, now, self.window)
@@ -518,13 +522,18 @@ LOCK_FILE = "dispatch-due.lock"
 
 
 def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | None = None,
-            log: RunLog | None = None, sleep: Callable[[float], None] = time.sleep,
+            schedule_clock: Clock | None = None, log: RunLog | None = None,
+            sleep: Callable[[float], None] = time.sleep,
             sender_factory: SenderFactory | None = None,
             on_start: Callable[[DueRunner], None] | None = None) -> DueReport:
     """One cron run: take the lock (``LockBusyError`` if held), open the store, run.
 
-    ``on_start`` gets the runner before it starts (the CLI hooks signals to
-    its ``stop``).
+    ``clock`` is the time of the ledger and the log (default: the wall
+    clock); ``schedule_clock`` the time at which due and stale are judged
+    (default: ``clock``; ``--now`` sets only this one, so a catch-up run
+    never writes invented times into the ledger or looks like a dead
+    dispatcher to a live one). ``on_start`` gets the runner before it
+    starts (the CLI hooks signals to its ``stop``).
     """
     from .lock import RunLock
     from .runlog import RunLog
@@ -534,7 +543,7 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
     log = log or RunLog(None, clock)
     lock = RunLock(config.data_dir / LOCK_FILE)
     try:
-        lock.acquire(clock())
+        lock.acquire()
     except MailerError as exc:
         log.event("locked", msg=str(exc))
         raise
@@ -543,7 +552,8 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
             log.event("lock-takeover", msg=f"previous holder died holding it: {lock.took_over}")
         with Store.open(config, clock=clock) as store:
             runner = DueRunner(config, store, issues_dir or config.base_dir / "issues",
-                               clock=clock, log=log, sleep=sleep, sender_factory=sender_factory)
+                               clock=clock, log=log, sleep=sleep, sender_factory=sender_factory,
+                               schedule_clock=schedule_clock)
             if on_start is not None:
                 on_start(runner)
             return runner.run()

@@ -59,8 +59,8 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
     from ..runlog import RunLog
     from ..schedule import offset_clock, run_due
 
-    clock = offset_clock(_start(now_text)) if now_text else (lambda: dt.datetime.now(dt.UTC))
-    log = RunLog(log_file, clock)
+    wall = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
+    log = RunLog(log_file, wall)
     old: dict[int, Any] = {}
 
     def hook(runner: Any) -> None:
@@ -68,7 +68,8 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
             old[s] = signal.signal(s, lambda *_: runner.stop("interrupted by a signal"))
 
     try:
-        report = run_due(app.config, issues_dir=_issues_dir(app, issues_dir), clock=clock,
+        report = run_due(app.config, issues_dir=_issues_dir(app, issues_dir), clock=wall,
+                         schedule_clock=offset_clock(_start(now_text)) if now_text else None,
                          log=log, on_start=hook)
     except LockBusyError as exc:
         click.echo(f"dispatch-due: {exc}; exiting.", err=True)
