@@ -25,4 +25,20 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-exec .venv/bin/python -m pytest "$@"
+# 1. The whole suite on the embedded default (SQLite).
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+
+# 2. The store, unsubscribe and dispatch tests again on a real PostgreSQL
+#    (a throw-away cluster on 127.0.0.1; needs root to install/start it).
+#    Only for the full run (no arguments) and not when PBTP_SKIP_POSTGRES=1.
+if [ $# -eq 0 ] && [ "${PBTP_SKIP_POSTGRES:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
+  port=$(.venv/bin/python -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  pg_url=$(bash scripts/start-postgres.sh "$port" 2>.pbtp-mailer-pg.log) || { cat .pbtp-mailer-pg.log; exit 1; }
+  pg_dir=$(sed -n 's/.*(data in \(.*\)); stop.*/\1/p' .pbtp-mailer-pg.log)
+  trap 'bash scripts/start-postgres.sh --stop "$pg_dir" >/dev/null 2>&1 || true; rm -f .pbtp-mailer-pg.log' EXIT
+  echo "== the same store, unsubscribe and dispatch tests on PostgreSQL ($pg_url) =="
+  PBTP_TEST_POSTGRES_URL="$pg_url" .venv/bin/python -m pytest -q tests/store tests/web tests/dispatch \
+    || status=$?
+fi
+exit $status

@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import socket
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +144,9 @@ class Ledger:
         digest = content_hash(subject, text, html)
         now = self.clock()
         with write_transaction(self.engine) as conn:
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises already
+                key = zlib.crc32(f"pbtp_mailer.dispatch:{issue_id}:{ml.name}".encode())
+                conn.execute(_ADVISORY_LOCK, {"k": key})
             row = conn.execute(select(dispatches).where(
                 dispatches.c.issue_id == issue_id, dispatches.c.list_name == ml.name)).first()
             if row is None:
@@ -471,6 +475,7 @@ def _sql(statement: str, *datetimes: str) -> Any:
 
 
 _HISTORY_MARK = text("SELECT max(id) FROM status_history")
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _RESERVE_SQL = (
     "SELECT d.id, d.subscriber_id, d.list_id, d.email, d.message_id, d.attempts, "
     "d.first_attempt_at, s.name, s.attrs FROM deliveries d "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,11 @@ class World:
         (root / "pbtp-mailer.toml").write_text(text, encoding="utf-8")
         self.issue = root / "issues" / "2024-03.yaml"
         self.env = {"PBTP_MAILER_SECRET": TEST_SECRET}
+        pg = os.environ.get("PBTP_TEST_POSTGRES_URL")
+        if pg:  # the same tests on PostgreSQL (scripts/test.sh runs them twice)
+            from tests.store.conftest import database_url
+
+            self.env["PBTP_MAILER_DATABASE_URL"] = database_url(root)
         self._stores: list = []
 
     @property

@@ -25,8 +25,8 @@ def send_cmd(world, url: str, *extra: str) -> list[str]:
 
 def env_for(world) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(world.env)
     env.pop("PBTP_MAILER_DATABASE_URL", None)
+    env.update(world.env)
     return env
 
 
@@ -122,7 +122,7 @@ def test_two_dispatchers_at_once_never_double_send(world):
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
         outs = [p.communicate(timeout=300) for p in procs]
         got = delivered(server)
-    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-3000:] for o in outs]
     assert got == Counter({e: 1 for e in emails})
     sent_by = [int(o[0].split("This run: sent ")[1].split(",")[0]) for o in outs]
     assert sum(sent_by) == 1200
