@@ -57,11 +57,13 @@ def main() -> None:
 
     folder = find_layout(issue.layout, config.base_dir)
     located = load_located(text, str(path))
-    from pbtp_mailer.compose import markdown
     from markupsafe import Markup
 
+    from pbtp_mailer.compose import markdown
+
     ctx = {"issue": issue, "nl": config.newsletter, "lang": "en", "dir": "ltr",
-           "articles": [{"article": a, "body_html": Markup(markdown.to_html(markdown.parse(a.body, heading_offset=2)))}
+           "articles": [{"article": a,
+                         "body_html": Markup(markdown.to_html(markdown.parse(a.body, heading_offset=2)))}
                         for a in issue.articles],
            "read_more_html": "", "urls": issue_urls(issue, config), "personal": True,
            "banner": None, "slot": Slots()}

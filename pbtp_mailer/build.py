@@ -63,7 +63,7 @@ def warnings_for(issue: Issue, rendition: Rendition) -> list[str]:
 
 def build_issue(path: str | os.PathLike[str], config: Config,
                 out_dir: str | os.PathLike[str] = "build") -> BuildResult:
-    issue = load_issue(path)
+    issue = load_issue(Path(path))
     rendition = compose(issue, config)
     personal = sample_personal(config)
     template = MessageTemplate(rendition, config.newsletter)

@@ -218,7 +218,8 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        fields = getattr(current, "model_fields", {})
+        field = fields.get(part)
         if field is None:
             return []
         ann = field.annotation
@@ -227,10 +228,10 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if nxt is None:
             return []
         current = nxt
-    return list(current.model_fields) if isinstance(current, type) else []
+    return list(getattr(current, "model_fields", {}))
 
 
-def _message(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
+def _message(err: Any, loc: tuple[Any, ...]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         known = _known_fields(Issue, loc[:-1])

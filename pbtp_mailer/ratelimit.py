@@ -59,12 +59,12 @@ class Limits:
                 if number <= 0:
                     raise ConfigError(f"{where}: '{key}' must be positive")
                 values[unit] = number
-        return cls(
-            per_second=values.get("second"),
-            per_minute=int(values["minute"]) if values.get("minute") else None,
-            per_hour=int(values["hour"]) if values.get("hour") else None,
-            per_day=int(values["day"]) if values.get("day") else None,
-        )
+        def whole(unit: str) -> int | None:
+            value = values.get(unit)
+            return int(value) if value else None
+
+        return cls(per_second=values.get("second"), per_minute=whole("minute"),
+                   per_hour=whole("hour"), per_day=whole("day"))
 
 
 RATE_KEYS = ("rate", "rate_per_second", "rate_per_minute", "rate_per_hour", "rate_per_day")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ._context import AppContext, pass_app
@@ -33,7 +35,7 @@ def build(app: AppContext, issue_file: str, out_dir: str) -> None:
 @click.command()
 @click.option("-o", "--output", type=click.File("w"), default="-",
               help="Write the schema to a file instead of standard output.")
-def schema(output: click.utils.LazyFile) -> None:
+def schema(output: Any) -> None:
     """Print the JSON Schema of issue files (for YAML editor completion).
 
     Reference it from an issue with

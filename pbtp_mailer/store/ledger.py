@@ -246,7 +246,8 @@ class Ledger:
         live = set()
         with self.engine.connect() as conn:
             for r in conn.execute(select(runners)):
-                if _aware(r.heartbeat_at) < now - DEAD_AFTER:
+                beat = _aware(r.heartbeat_at)
+                if beat is None or beat < now - DEAD_AFTER:
                     continue
                 if r.host == me and not _pid_alive(r.pid):
                     continue
