@@ -494,7 +494,9 @@ def cron_command(config: Config, command: list[str] | None = None) -> str:
         argv += ["--config", str(Path(config.path).resolve())]
     argv += ["dispatch-due", "--log-file", str(data / LOG_FILE)]
     q = shlex.quote
-    return (f"cd {q(str(config.base_dir))} && . {q(str(data / ENV_FILE))} && "
+    # set -a: the env file holds plain NAME=value lines, the format systemd's
+    # EnvironmentFile= reads too, so one file serves cron and a timer unit
+    return (f"cd {q(str(config.base_dir))} && set -a && . {q(str(data / ENV_FILE))} && set +a && "
             f"{' '.join(q(a) for a in argv)} >>{q(str(data / CRON_OUT))} 2>&1")
 
 
@@ -509,8 +511,8 @@ def env_file_problems(config: Config) -> list[str]:
 
     path = config.data_dir / ENV_FILE
     if not path.is_file():
-        return [f"{path} does not exist: create it with the secrets cron needs, e.g. "
-                f"'export PBTP_MAILER_SECRET=...' (and each sender's password_env), "
+        return [f"{path} does not exist: create it with the secrets cron needs, one "
+                f"NAME=value a line (PBTP_MAILER_SECRET=..., each sender's password_env), "
                 f"then chmod 600 {path}"]
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:

@@ -131,16 +131,16 @@ def test_install_cron_prints_absolute_entry(sworld, cli):
     assert result.stdout.splitlines() == [
         f"# pbtp-mailer: send due issues every 10 minutes (secrets: {data}/env; see "
         "docs/schedule.md)",
-        f"*/10 * * * * cd {root} && . {data}/env && {exe} --config {root}/pbtp-mailer.toml "
-        f"dispatch-due --log-file {data}/dispatch.log >>{data}/cron.out 2>&1",
+        f"*/10 * * * * cd {root} && set -a && . {data}/env && set +a && {exe} --config "
+        f"{root}/pbtp-mailer.toml dispatch-due --log-file {data}/dispatch.log >>{data}/cron.out 2>&1",
     ]
     assert result.stderr == (
-        f"Warning: {data}/env does not exist: create it with the secrets cron needs, e.g. "
-        "'export PBTP_MAILER_SECRET=...' (and each sender's password_env), then chmod 600 "
-        f"{data}/env\n")
+        f"Warning: {data}/env does not exist: create it with the secrets cron needs, one "
+        "NAME=value a line (PBTP_MAILER_SECRET=..., each sender's password_env), then chmod "
+        f"600 {data}/env\n")
     env = data / "env"
     data.mkdir()
-    env.write_text("export PBTP_MAILER_SECRET=x\n")
+    env.write_text("PBTP_MAILER_SECRET=x\n")
     env.chmod(0o644)
     assert "readable by others (mode 644)" in cli("schedule", "--install-cron").stderr
     env.chmod(0o600)
@@ -156,7 +156,7 @@ def test_cron_entry_quotes_and_escapes(sworld):
     (odd / "pbtp-mailer.toml").write_text((sworld.root / "pbtp-mailer.toml").read_text())
     config = load_config(odd / "pbtp-mailer.toml", environ={})
     line = cron_entry(config, command=["/opt/x/pbtp-mailer"])
-    assert line.startswith(f"*/5 * * * * cd '{sworld.root}/a b\\%c' && . ")
+    assert line.startswith(f"*/5 * * * * cd '{sworld.root}/a b\\%c' && set -a && . ")
 
 
 def test_help_texts(cli):

@@ -132,8 +132,9 @@ def test_printed_crontab_line_runs_under_cron_environment(sworld, tmp_path):
         data = sworld.root / ".pbtp-mailer"
         data.mkdir(exist_ok=True)
         env_file = data / "env"
-        env_file.write_text(f"export PBTP_MAILER_SECRET={TEST_SECRET}\n"
-                            "export PBTP_SMTP_PASSWORD=cron-s3cret\n", encoding="utf-8")
+        # plain NAME=value lines: the same file works as systemd's EnvironmentFile=
+        env_file.write_text(f"PBTP_MAILER_SECRET={TEST_SECRET}\n"
+                            "PBTP_SMTP_PASSWORD=cron-s3cret\n", encoding="utf-8")
         env_file.chmod(0o600)
         printed = subprocess.run(
             [str(Path(os.path.abspath(sys.executable)).parent / "pbtp-mailer"), "--config",
