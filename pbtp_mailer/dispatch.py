@@ -141,7 +141,7 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
     counts = {c.name: c for c in store.list_counts()}.get(ml.name)
     members = (counts.active + counts.unsubscribed + counts.bounced + counts.complained
                if counts else 0)
-    recipients = sum(1 for _ in store.recipients(ml.name))
+    recipients = counts.active if counts else 0  # subscribed and not suppressed
     config.secret()  # fail before any work if unsubscribe links cannot be signed
     return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
                 mailing_list=ml, rendition=rendition,
@@ -252,8 +252,7 @@ class Dispatcher:
         report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
                                 started=self.monotonic())
         if opts.enqueue_new:
-            report.enqueued = ledger.enqueue(dispatch,
-                                             plan.store.recipients(plan.mailing_list.name))
+            report.enqueued = ledger.enqueue(dispatch, plan.mailing_list.id)
         if opts.resend_unknown:
             report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
         personaliser = Personaliser(plan.template, self.config)
