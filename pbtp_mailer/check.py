@@ -21,18 +21,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from .build import GMAIL_CLIP_BUDGET, sample_personal
 from .compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
 from .config import Config
 from .errors import IssueError, MailerError
-from .htmlcheck import heading_levels, heading_problems, text_contrasts
+from .htmlcheck import MAX_ONLINE_URLS, fetch_urls, html_problems, is_placeholder_host, web_urls
 from .issue import Issue, load_issue
-from .yamlsource import Located, load_located
+from .yamlsource import Located, dotted_path, load_located
 
-__all__ = ["Finding", "CheckReport", "check_issue", "config_placeholders", "CODES"]
+__all__ = ["Finding", "CheckReport", "check_issue", "config_placeholders", "fetch_urls",
+           "CODES"]
 
 #: every code ``check`` can report, with its level (see docs/editor.md)
 CODES = {
@@ -50,12 +51,8 @@ CODES = {
 
 PREHEADER_RANGE = (40, 100)
 SUBJECT_MAX = 78
-_PLACEHOLDER_HOST = re.compile(
-    r"(?:^|\.)(?:example\.(?:org|com|net)|example|invalid|test|localhost)$")
 _PLACEHOLDER_TEXT = re.compile(r"placeholder|lorem ipsum|changeme|\bTODO\b|example street",
                                re.I)
-_HOST_OK = re.compile(r"^(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_][\w-]*[^\W_]\.?$"
-                      r"|^\d{1,3}(?:\.\d{1,3}){3}$|^\[[0-9a-f:.]+\]$|^localhost$")
 _DOI_BAD_END = re.compile(r"[.,;:\]]$")
 _TODO = re.compile(r"\bTODO\b")
 _NEWSLETTER_KEYS = ("from", "reply_to", "postal_address", "web_base_url", "archive_url",
@@ -188,7 +185,7 @@ def _content_todos(places: _Places) -> Iterable[Finding]:
     for key, value in _strings(places.located.data, ()):
         if _TODO.search(value):
             yield Finding("warning", places.at(*key), "content-todo",
-                          f"{_dotted(key)}: still says TODO")
+                          f"{dotted_path(key)}: still says TODO")
 
 
 def _strings(data: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str | int, ...], str]]:
@@ -200,13 +197,6 @@ def _strings(data: Any, path: tuple[str | int, ...]) -> Iterable[tuple[tuple[str
             yield from _strings(v, (*path, i))
     elif isinstance(data, str):
         yield path, data
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _lengths(issue: Issue, places: _Places) -> Iterable[Finding]:
@@ -324,7 +314,7 @@ def config_placeholders(config: Config) -> list[Finding]:
             continue
         why = None
         for host in _hosts_in(value):
-            if _PLACEHOLDER_HOST.search(host):
+            if is_placeholder_host(host):
                 why = f"uses the placeholder host {host}"
                 break
         m = _PLACEHOLDER_TEXT.search(value)
@@ -367,57 +357,22 @@ def _toml_line(lines: list[str], table: str, key: str) -> int:
 
 def _html_findings(html: str, text: str, issue: Issue, config: Config,
                    places: _Places) -> Iterable[Finding]:
-    import lxml.html
-
-    size = len(html.encode("utf-8"))
-    if size > GMAIL_CLIP_BUDGET:
-        yield Finding("warning", f"{places.file}:1", "html-size",
-                      f"HTML is {size:,} bytes; Gmail clips messages near 102 KB "
-                      f"(budget {GMAIL_CLIP_BUDGET:,}): shorten or split the issue")
-    root = lxml.html.document_fromstring(html)
-    layout = f"layout '{issue.layout}'"
-    body = root.body
-    first = body[0] if len(body) else None
-    shown = " ".join(first.text_content().split()) if first is not None else ""
-    if shown != " ".join(issue.preheader.split()):
-        yield Finding("warning", places.at("preheader"), "preheader-missing",
-                      f"preheader: {layout} does not put it first in the body "
-                      "(add <mj-preview>), so inboxes show other text")
-    unsub = f"{SLOT_PREFIX}unsubscribe_url{SLOT_SUFFIX}"
-    parts = [name for name, ok in (
-        ("HTML", any(unsub in (a.get("href") or "") for a in root.iter("a"))),
-        ("plain-text", unsub in text)) if not ok]
-    if parts:
-        yield Finding("warning", places.layout(), "unsubscribe-missing",
-                      f"{layout}: no unsubscribe link in the {' and '.join(parts)} part "
-                      "(required by Gmail, Yahoo and CAN-SPAM)")
-    address = " ".join(config.newsletter.postal_address.split())
-    parts = [name for name, ok in (
-        ("HTML", address in " ".join(root.text_content().split())),
-        ("plain-text", address in " ".join(text.split()))) if not ok]
-    if parts:
-        yield Finding("warning", places.layout(), "postal-address-missing",
-                      f"{layout}: the postal address is missing from the "
-                      f"{' and '.join(parts)} part (required by CAN-SPAM)")
-    yield from _links_and_images(root, config, places)
-    for heading, why in heading_problems(heading_levels(root)):
-        shown_h = f"heading {heading[:60]!r}: " if heading else ""
-        yield Finding("warning", places.find(heading, places.layout()) if heading
-                      else places.layout(), "heading-order", f"{shown_h}{why}")
-    low: dict[tuple[Any, ...], list[Any]] = {}
-    for item in text_contrasts(root):
-        if item.ratio < item.minimum:
-            low.setdefault((item.fg, item.bg, item.minimum), []).append(item)
-    for (fg, bg, minimum), items in low.items():
-        example = items[0]
-        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
-        yield Finding("warning", places.find(example.text, places.layout()), "contrast",
-                      f"text {example.text[:40]!r}{more}: {_hex(fg)} on {_hex(bg)} has "
-                      f"contrast {example.ratio:.2f}:1, below {minimum:g}:1")
-
-
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+    problems = html_problems(
+        html, text, preheader=issue.preheader, postal_address=config.newsletter.postal_address,
+        unsubscribe=f"{SLOT_PREFIX}unsubscribe_url{SLOT_SUFFIX}", layout=issue.layout,
+        budget=GMAIL_CLIP_BUDGET, skip=lambda url: SLOT_PREFIX in url)
+    for p in problems:
+        if p.code == "link-placeholder" and _config_url(p.anchor, config):
+            continue  # config-placeholder reports the config's own URLs once
+        if p.field == "preheader":
+            where = places.at("preheader")
+        elif p.field == "top":
+            where = f"{places.file}:1"
+        else:
+            where = places.find(p.anchor, places.layout()) if p.anchor else places.layout()
+        if p.empty_alt and where in (places.layout(), f"{places.file}:1"):
+            continue  # an empty alt in the layout marks a decorative image
+        yield Finding("warning", where, p.code, p.message)
 
 
 def _config_url(url: str, config: Config) -> bool:
@@ -426,130 +381,15 @@ def _config_url(url: str, config: Config) -> bool:
                (nl.archive_url, nl.web_base_url, nl.unsubscribe_base_url))
 
 
-def _links_and_images(root: Any, config: Config, places: _Places) -> Iterable[Finding]:
-    seen: set[tuple[str, str]] = set()
-
-    def once(code: str, url: str) -> bool:
-        if (code, url) in seen:
-            return False
-        seen.add((code, url))
-        return True
-
-    for a in root.iter("a"):
-        href = (a.get("href") or "").strip()
-        if SLOT_PREFIX in href:
-            continue
-        where = places.find(href, places.layout())
-        label = " ".join(a.text_content().split())[:40]
-        why = _malformed(href)
-        if why:
-            if once("link-malformed", href):
-                yield Finding("warning", where, "link-malformed",
-                              f"link {label!r}: {href!r} {why}")
-            continue
-        parts = urlsplit(href)
-        if parts.scheme == "http" and once("link-http", href):
-            yield Finding("warning", where, "link-http",
-                          f"link {label!r}: {href} is http:, use https:")
-        host = (parts.hostname or href.partition("@")[2]).lower()
-        if _PLACEHOLDER_HOST.search(host) and not _config_url(href, config) \
-                and once("link-placeholder", href):
-            yield Finding("warning", where, "link-placeholder",
-                          f"link {label!r}: {href} points at the placeholder host {host}")
-    for img in root.iter("img"):
-        src = (img.get("src") or "").strip()
-        where = places.find(src, places.layout())
-        alt = img.get("alt")
-        from_issue = where != places.layout() and where != f"{places.file}:1"
-        if alt is None or (not alt.strip() and from_issue):
-            yield Finding("warning", where, "img-alt",
-                          f"image {src}: no alt text (say what it shows; "
-                          "Outlook and Thunderbird block images by default)")
-        if not img.get("width") or not img.get("height"):
-            yield Finding("warning", where, "img-size",
-                          f"image {src}: no width or height (clients show it at full size "
-                          "or collapse it while loading)")
-        if src.startswith("http:"):
-            yield Finding("warning", where, "img-http",
-                          f"image {src} is hosted over http:; clients block or warn")
-        elif host_is_placeholder(src):
-            yield Finding("warning", where, "link-placeholder",
-                          f"image {src} points at a placeholder host")
-
-
-def host_is_placeholder(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return bool(host) and bool(_PLACEHOLDER_HOST.search(host))
-
-
-def _malformed(href: str) -> str | None:
-    if not href:
-        return "is empty"
-    if re.search(r"\s", href):
-        return "contains a space"
-    parts = urlsplit(href)
-    scheme = parts.scheme.lower()
-    if scheme == "mailto":
-        return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", unquote(parts.path)) \
-            else "is not a valid mailto: address"
-    if scheme == "tel":
-        return None
-    if scheme not in ("http", "https"):
-        if not scheme:
-            return "has no https:// (links in e-mail must be absolute)"
-        return f"has an unknown scheme {scheme!r}"
-    host = parts.hostname or ""
-    if not host:
-        return "has no host"
-    if not _HOST_OK.match(unquote(host)):
-        return f"has an invalid host {host!r}"
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return "has an invalid port"
-    return None
-
-
 def _online(html: str, places: _Places,
             fetch: Callable[[list[str]], dict[str, str | None]] | None) -> Iterable[Finding]:
     import lxml.html
 
-    root = lxml.html.document_fromstring(html)
-    urls: list[str] = []
-    for el, attr in [(a, "href") for a in root.iter("a")] + [(i, "src") for i in root.iter("img")]:
-        url = (el.get(attr) or "").strip()
-        if (url.startswith(("http://", "https://")) and SLOT_PREFIX not in url
-                and not _malformed(url) and not host_is_placeholder(url) and url not in urls):
-            urls.append(url)
-    results = (fetch or fetch_urls)(urls[:MAX_ONLINE_URLS])
-    for url in urls[:MAX_ONLINE_URLS]:
+    urls = web_urls(lxml.html.document_fromstring(html), skip=lambda u: SLOT_PREFIX in u)
+    urls = urls[:MAX_ONLINE_URLS]
+    results = (fetch or fetch_urls)(urls)
+    for url in urls:
         error = results.get(url)
         if error:
             yield Finding("warning", places.find(url, places.layout()), "link-broken",
                           f"{url}: {error}")
-
-
-MAX_ONLINE_URLS = 200
-
-
-def fetch_urls(urls: list[str], *, timeout: float = 10.0, workers: int = 8,
-               transport: Any = None) -> dict[str, str | None]:
-    """HEAD (then GET when HEAD is refused) each URL; an error text per broken one."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-
-    headers = {"User-Agent": "pbtp-mailer-check/1 (link check)"}
-    with httpx.Client(follow_redirects=True, timeout=timeout, headers=headers,
-                      transport=transport, max_redirects=5) as client:
-        def one(url: str) -> str | None:
-            try:
-                r = client.head(url)
-                if r.status_code in (403, 405, 501):
-                    r = client.get(url)
-            except httpx.HTTPError as exc:
-                return f"unreachable ({type(exc).__name__}: {exc})"
-            return f"HTTP {r.status_code}" if r.status_code >= 400 else None
-
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(urls) or 1))) as pool:
-            return dict(zip(urls, pool.map(one, urls), strict=True))

@@ -111,6 +111,8 @@ class PreviewState:
             built.errors = str(exc).splitlines()
             if exc.hint:
                 built.errors.append(f"Hint: {exc.hint}")
+        except Exception as exc:  # noqa: BLE001 - a preview must survive any bad save
+            built.errors = [f"{self.issue_file}: unexpected {type(exc).__name__}: {exc}"]
         return built
 
     def _render(self, built: Built) -> None:
