@@ -31,6 +31,7 @@ in the ledger: nobody who subscribed since gets an old issue).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,6 +195,16 @@ def find_scheduled(issues_dir: Path, config: Config) -> tuple[list[Scheduled], l
     return sorted(found, key=lambda s: (s.send_at, s.issue.id)), problems
 
 
+_HELD = re.compile(r"^\d+ consecutive failures")
+
+
+def _held(dispatch: DispatchInfo) -> bool:
+    """Paused because recipients kept failing: resuming from cron every few minutes could
+    fail (and suppress) a batch of subscribers each time, so a person decides. A dispatch
+    paused because the sender could not be reached at all is resumed by the next run."""
+    return dispatch.state == "paused" and bool(_HELD.match(dispatch.note or ""))
+
+
 def classify(send_at: dt.datetime, dispatch: DispatchInfo | None, now: dt.datetime,
              window: dt.timedelta) -> str:
     if dispatch is not None:
@@ -280,8 +291,11 @@ def format_schedule(entries: list[Entry], timezone: str) -> str:
     rows = [("ISSUE", f"SEND AT ({timezone})", "UTC", "LIST", "STATE")]
     for e in entries:
         local = e.item.send_at.astimezone(zone)
+        state = e.state
+        if e.dispatch is not None and e.dispatch.state == "paused":
+            state += " (paused)"
         rows.append((e.item.issue.id, f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
-                     _utc(e.item.send_at), e.list_name, e.state))
+                     _utc(e.item.send_at), e.list_name, state))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                      for r in rows)
@@ -363,6 +377,13 @@ class DueRunner:
                     continue
                 if state == "sending" and item.send_at > now:
                     continue  # started by hand before its time: only deferred retries (below)
+                if dispatch is not None and _held(dispatch):
+                    handled.add((item.issue.id, name))
+                    self._problem(out, (
+                        f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
+                        f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
+                        f"--list {name}"), "paused", item.issue.id, name)
+                    continue
                 first, moved = _note_due(self.store, item, now)
                 if moved:
                     self.log.event("rescheduled", issue=item.issue.id,
@@ -383,7 +404,10 @@ class DueRunner:
                                enqueue_new=fresh, why="due" if dispatch is None else "resume")
         if not self._stop:
             self._retries(out, handled)
-        out.stopped = self._stop
+        if self._stop:
+            out.stopped = self._stop
+            self._problem(out, f"dispatch-due stopped: {self._stop}; the next run continues",
+                          "stopped")
         return out
 
     def _retries(self, out: DueReport, handled: set[tuple[str, str]]) -> None:
@@ -418,8 +442,9 @@ class DueRunner:
             plan = plan_dispatch(path, self.config, self.store, options)
             if plan.issue.id != issue_id:
                 raise MailerError(f"{path}: now holds issue '{plan.issue.id}', not '{issue_id}'")
-            self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
-                           sender=plan.sender_name, recipients=plan.recipients)
+            if why != "resume":
+                self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
+                               sender=plan.sender_name, recipients=plan.recipients)
             built = self.sender_factory(sender) if self.sender_factory else None
             self._current = Dispatcher(plan, options, sender=built, clock=self.clock,
                                        sleep=self.sleep)
@@ -437,11 +462,17 @@ class DueRunner:
         out.reports.append(report)
         c = report.counts
         state = "done" if not report.remaining and not c.get("sending") else "incomplete"
-        self.log.event("sent", issue=issue_id, list=list_name, sent=report.sent,
-                       failed=report.failed, deferred=report.deferred, skipped=report.skipped,
-                       remaining=report.remaining, ambiguous=report.ambiguous,
-                       state="stopped" if report.stopped else state,
-                       elapsed=f"{report.elapsed:.1f}", quota=report.quota)
+        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
+                + report.header_refused)
+        # a resume that only finds rows waiting for their retry time (or for a person)
+        # logs nothing: it happens every few minutes
+        if why != "resume" or busy or report.stopped or state == "done":
+            self.log.event("sent", issue=issue_id, list=list_name, sent=report.sent,
+                           failed=report.failed, deferred=report.deferred,
+                           skipped=report.skipped, remaining=report.remaining,
+                           ambiguous=report.ambiguous,
+                           state="stopped" if report.stopped else state,
+                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota)
         if report.failed:
             self._problem(out, f"{issue_id} -> {list_name}: {report.failed} recipients failed "
                                f"permanently (pbtp-mailer status {path} --recipients failed)",
@@ -452,9 +483,6 @@ class DueRunner:
                 "when an earlier run stopped; whether they got it is unknown (pbtp-mailer "
                 f"status {path}; resend with pbtp-mailer send {path} --list {list_name} "
                 "--resend-unknown)"), "ambiguous", issue_id, list_name)
-        if report.stopped:
-            self._problem(out, f"{issue_id} -> {list_name}: stopped: {report.stopped}",
-                          "stopped", issue_id, list_name)
 
     def _problem(self, out: DueReport, line: str, event: str, issue: str | None = None,
                  list_name: str | None = None) -> None:

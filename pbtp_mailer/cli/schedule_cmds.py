@@ -79,8 +79,6 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
             signal.signal(s, handler)
     for line in report.problems:
         click.echo(line, err=True)
-    if report.stopped:
-        click.echo(f"Stopped: {report.stopped}; the next run continues.", err=True)
     sys.exit(report.exit_code)
 
 

@@ -207,3 +207,70 @@ def test_a_held_lock_stops_the_run(sworld, memory):
     assert sent_to(memory) == []
     assert "event=locked" in sworld.log_lines()[0]
     assert [r.sent for r in sworld.due(AT, sender=memory).reports] == [2]
+
+
+def test_pause_for_failing_recipients_is_held_for_a_person(sworld):
+    emails = sworld.make_list(40)
+    path = sworld.schedule(SEND_AT, issue_id="2026-03")
+    failing = MemorySender(fail={e: [451, "4.7.1 slow down"] for e in emails})
+    first = sworld.due(AT, sender=failing)
+    assert first.problems[0].startswith("2026-03 -> members: dispatch of 2026-03 to 'members' "
+                                        "paused: 40 consecutive failures; last: ")
+    assert dispatches(sworld) == [("2026-03", "members", "paused")]
+    idle = MemorySender()
+    second = sworld.due(AT + dt.timedelta(minutes=5), sender=idle)
+    assert len(second.problems) == 1 and sent_to(idle) == []
+    assert second.problems[0].startswith("2026-03 -> members: paused: 40 consecutive failures; ")
+    assert second.problems[0].endswith(
+        f"; not resumed by cron: fix the cause, then resume with pbtp-mailer send {path} "
+        "--list members")
+    from pbtp_mailer.schedule import find_scheduled, format_schedule, schedule_entries
+
+    items, _ = find_scheduled(sworld.root / "issues", sworld.config)
+    entries = schedule_entries(items, sworld.store(), sworld.config, AT)
+    assert format_schedule(entries, "America/Chicago").splitlines()[1].endswith(
+        "members  sending (paused)")
+
+
+def test_pause_because_the_sender_is_down_is_resumed_by_the_next_run(sworld):
+    emails = sworld.make_list(5)
+    sworld.schedule(SEND_AT, issue_id="2026-03")
+    down = sworld.due(AT, sender=MemorySender(down=True))
+    assert "paused: memory: connection refused (scripted)" in down.problems[0]
+    up = MemorySender()
+    report = sworld.due(AT + dt.timedelta(minutes=5), sender=up)
+    assert report.problems == [] and sorted(sent_to(up)) == emails
+
+
+def test_a_resume_with_nothing_to_do_logs_nothing(tmp_path):
+    flaky = MemorySender(fail={"member00000@example.com": [451, "later"]})
+    # no in-run wait, long backoff: the deferred row waits for a later run
+    settings = "in_run_retry_seconds = 0.0\nbackoff_base_seconds = 600.0\n"
+    w = ScheduleWorld(tmp_path, settings)
+    try:
+        w.make_list(5)
+        w.schedule(SEND_AT, issue_id="2026-03")
+        assert [r.deferred for r in w.due(AT, sender=flaky).reports] == [1]
+        lines = len(w.log_lines())
+        again = w.due(AT + dt.timedelta(minutes=1), sender=MemorySender())
+        assert again.problems == [] and [r.sent for r in again.reports] == [0]
+        assert len(w.log_lines()) == lines
+    finally:
+        w.close()
+
+
+def test_stop_between_dispatches_is_one_line(sworld, memory):
+    from pbtp_mailer.schedule import DueRunner
+
+    sworld.make_list(3)
+    sworld.schedule(SEND_AT, issue_id="2026-03")
+    from pbtp_mailer.runlog import RunLog
+
+    store = sworld.store()
+    runner = DueRunner(sworld.config, store, sworld.root / "issues", clock=lambda: AT,
+                       log=RunLog(None, lambda: AT), sender_factory=lambda _n: memory)
+    runner.stop("interrupted by a signal")
+    report = runner.run()
+    assert report.problems == ["dispatch-due stopped: interrupted by a signal; the next run "
+                               "continues"]
+    assert report.exit_code == 1 and sent_to(memory) == []
