@@ -507,18 +507,25 @@ def _many(conn: Connection, stmt: _Hot, rows: list[dict[str, Any]]) -> None:
 
 
 def _reserve_rows(conn: Connection, dispatch_id: int, now: dt.datetime, n: int) -> list[Any]:
-    params = {"b_dispatch": dispatch_id, "b_now": now, "b_n": n}
-    if conn.dialect.name != "sqlite":
-        return list(conn.execute(_RESERVE_PG, params).all())
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    out = []
-    for row in raw.execute(_RESERVE.qmark, [_lite(params[k]) for k in _RESERVE.keys]):
-        first = row[6]
-        if isinstance(first, str):
-            first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
-        out.append(_ReservedRow(row[0], row[1], row[2], row[3], row[4], row[5], first,
-                                row[7], row[8]))
+    """Up to ``n`` due rows: pending ones first, then deferred ones whose time has come."""
+    out: list[Any] = []
+    for pg, lite in zip(_RESERVE_PG, _RESERVE, strict=True):
+        want = n - len(out)
+        if want <= 0:
+            break
+        params = {"b_dispatch": dispatch_id, "b_now": now, "b_n": want}
+        if conn.dialect.name != "sqlite":
+            out.extend(conn.execute(pg, {k: v for k, v in params.items()
+                                         if k != "b_now" or k in lite.keys}).all())
+            continue
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        for row in raw.execute(lite.qmark, [_lite(params[k]) for k in lite.keys]):
+            first = row[6]
+            if isinstance(first, str):
+                first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
+            out.append(_ReservedRow(row[0], row[1], row[2], row[3], row[4], row[5], first,
+                                    row[7], row[8]))
     return out
 
 
@@ -537,15 +544,19 @@ class _ReservedRow:
 
 _HISTORY_MARK = text("SELECT max(id) FROM status_history")
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+# Two queries, each an index range on (dispatch_id, state, id): one with an OR of
+# both states scans the whole dispatch and sorts it, on every reservation.
 _RESERVE_SQL = (
     "SELECT d.id, d.subscriber_id, d.list_id, d.email, d.message_id, d.attempts, "
     "d.first_attempt_at, s.name, s.attrs FROM deliveries d "
-    "LEFT JOIN subscribers s ON s.id = d.subscriber_id "
-    "WHERE d.dispatch_id = :b_dispatch AND (d.state = 'pending' OR "
-    "(d.state = 'deferred' AND d.next_attempt_at <= :b_now)) ORDER BY d.id LIMIT :b_n")
-_RESERVE = _Hot(_RESERVE_SQL, "b_now")
-_RESERVE_PG = _sql(_RESERVE_SQL + " FOR UPDATE OF d SKIP LOCKED", "b_now").columns(
-    first_attempt_at=DateTime(timezone=True))
+    "LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.dispatch_id = :b_dispatch AND ")
+_PENDING_SQL = _RESERVE_SQL + "d.state = 'pending' ORDER BY d.id LIMIT :b_n"
+_DUE_SQL = (_RESERVE_SQL + "d.state = 'deferred' AND d.next_attempt_at <= :b_now "
+            "ORDER BY d.id LIMIT :b_n")
+_RESERVE = (_Hot(_PENDING_SQL), _Hot(_DUE_SQL, "b_now"))
+_RESERVE_PG = tuple(
+    _sql(q + " FOR UPDATE OF d SKIP LOCKED", *(["b_now"] if ":b_now" in q else []))
+    .columns(first_attempt_at=DateTime(timezone=True)) for q in (_PENDING_SQL, _DUE_SQL))
 _RECORD = _Hot(
     "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
     "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
