@@ -251,6 +251,7 @@ def _note_due(store: Store, item: Scheduled, now: dt.datetime) -> tuple[dt.datet
     from .store.db import write_transaction
     from .store.schedule_schema import schedule_seen as t
 
+    now = now.astimezone(dt.UTC)
     with write_transaction(store.engine) as conn:
         row = conn.execute(select(t).where(t.c.issue_id == item.issue.id)).first()
         if row is not None and _aware(row.send_at) == item.send_at:
@@ -486,6 +487,7 @@ class DueRunner:
 
     def _problem(self, out: DueReport, line: str, event: str, issue: str | None = None,
                  list_name: str | None = None) -> None:
+        line = " ".join(line.splitlines())  # server texts may hold line breaks: one line each
         out.problems.append(line)
         self.log.event(event, issue=issue, list=list_name, msg=line)
 
