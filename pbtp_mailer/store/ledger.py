@@ -13,28 +13,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import re
 import secrets
-import socket
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, func, literal, select, text, update
+from sqlalchemy import Connection, DateTime, bindparam, func, literal, select, update
 
 from ..errors import ContentChangedError
+from . import ledger_sql as _q
+from . import runners as runners_mod
 from . import suppression as _sup
 from .db import insert_ignore, write_transaction
-from .ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage, runners
+from .ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage
+from .runners import new_owner
 from .schema import memberships, subscribers, suppressions
 from .subscribers import MailingList
 
 __all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_owner"]
 
 HEARTBEAT_SECONDS = 5.0
-DEAD_AFTER = dt.timedelta(minutes=2)
 
 
 def content_hash(subject: str, text: str, html: str) -> str:
@@ -43,10 +42,6 @@ def content_hash(subject: str, text: str, html: str) -> str:
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ class Ledger:
         with write_transaction(self.engine) as conn:
             if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises already
                 key = zlib.crc32(f"pbtp_mailer.dispatch:{issue_id}:{ml.name}".encode())
-                conn.execute(_ADVISORY_LOCK, {"k": key})
+                conn.execute(_q.ADVISORY_LOCK, {"k": key})
             row = conn.execute(select(dispatches).where(
                 dispatches.c.issue_id == issue_id, dispatches.c.list_name == ml.name)).first()
             if row is None:
@@ -217,36 +212,19 @@ class Ledger:
     # -- runners ----------------------------------------------------------
 
     def register(self, owner: str) -> None:
-        now = self.clock()
-        host, pid, _ = owner.rsplit(":", 2)
-        with write_transaction(self.engine) as conn:
-            conn.execute(runners.delete().where(runners.c.owner == owner))
-            conn.execute(runners.insert().values(owner=owner, host=host, pid=int(pid),
-                                                 started_at=now, heartbeat_at=now))
-        self._last_beat = now
+        runners_mod.register(self.engine, owner, self.clock())
+        self._last_beat = self.clock()
 
     def unregister(self, owner: str) -> None:
-        with write_transaction(self.engine) as conn:
-            conn.execute(runners.delete().where(runners.c.owner == owner))
+        runners_mod.unregister(self.engine, owner)
 
     def _beat(self, conn: Connection, owner: str, now: dt.datetime) -> None:
         if self._last_beat is None or (now - self._last_beat).total_seconds() >= HEARTBEAT_SECONDS:
-            conn.execute(runners.update().where(runners.c.owner == owner).values(heartbeat_at=now))
+            runners_mod.beat(conn, owner, now)
             self._last_beat = now
 
     def live_owners(self) -> set[str]:
-        now = self.clock()
-        me = socket.gethostname()
-        live = set()
-        with self.engine.connect() as conn:
-            for r in conn.execute(select(runners)):
-                beat = _aware(r.heartbeat_at)
-                if beat is None or beat < now - DEAD_AFTER:
-                    continue
-                if r.host == me and not _pid_alive(r.pid):
-                    continue
-                live.add(r.owner)
-        return live
+        return runners_mod.live_owners(self.engine, self.clock())
 
     # -- the hot loop -------------------------------------------------------
     #
@@ -275,14 +253,14 @@ class Ledger:
             if outcomes:
                 self._record(conn, outcomes, now)
             # any unsubscribe/bounce since the rows were reserved: check this batch again
-            if batch and conn.execute(_HISTORY_MARK).scalar_one() != self._history_mark:
+            if batch and conn.execute(_q.HISTORY_MARK).scalar_one() != self._history_mark:
                 gone = _sup.suppressed_among(conn, [c.email for c in batch], list_id)
                 if gone:
-                    conn.execute(_SKIP, [{"b_id": c.id, "b_now": now} for c in batch
+                    conn.execute(_q.SKIP, [{"b_id": c.id, "b_now": now} for c in batch
                                          if c.email in gone])
                     batch = [c for c in batch if c.email not in gone]
             if batch:
-                _many(conn, _MARK_SENDING, [
+                _q.many(conn, _q.MARK_SENDING, [
                     {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at,
                      "b_now": now} for c in batch])
             if rate_windows and batch:
@@ -297,7 +275,7 @@ class Ledger:
                 self._record(conn, outcomes, now)
 
     def _record(self, conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-        _many(conn, _RECORD, [
+        _q.many(conn, _q.RECORD, [
             {"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
              "b_provider": o.provider_id, "b_next": o.next_attempt_at,
              "b_sent": now if o.state == "sent" else None, "b_now": now} for o in outcomes])
@@ -343,14 +321,14 @@ class Ledger:
         result = StepResult()
         if n <= 0:
             return result
-        self._history_mark = conn.execute(_HISTORY_MARK).scalar_one()
-        rows = _reserve_rows(conn, dispatch.id, now, n)
+        self._history_mark = conn.execute(_q.HISTORY_MARK).scalar_one()
+        rows = _q.reserve_rows(conn, dispatch.id, now, n)
         if not rows:
             return result
         suppressed = _sup.suppressed_among(conn, [r.email for r in rows], list_id)
         if suppressed:
             skip = [{"b_id": r.id, "b_now": now} for r in rows if r.email in suppressed]
-            conn.execute(_SKIP, skip)
+            conn.execute(_q.SKIP, skip)
             result.skipped = len(skip)
         params = []
         for r in rows:
@@ -365,7 +343,7 @@ class Ledger:
                 {str(k): str(v) for k, v in attrs.items()}, mid, r.attempts + 1, first))
             params.append({"b_id": r.id, "b_mid": mid, "b_owner": owner, "b_now": now})
         if params:
-            _many(conn, _CLAIM, params)
+            _q.many(conn, _q.CLAIM, params)
         return result
 
     def release(self, claimed: Sequence[Claimed], text: str) -> None:
@@ -374,7 +352,7 @@ class Ledger:
             return
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            conn.execute(_RELEASE, [{"b_id": c.id, "b_att": c.attempts - 1,
+            conn.execute(_q.RELEASE, [{"b_id": c.id, "b_att": c.attempts - 1,
                                      "b_text": text[:2000], "b_now": now} for c in claimed])
 
     def release_dead_claims(self, dispatch_id: int) -> int:
@@ -388,7 +366,7 @@ class Ledger:
             dead = [{"b_id": r.id, "b_text": "released: the run that claimed it stopped",
                      "b_now": now} for r in rows if r.claimed_by not in live]
             if dead:
-                conn.execute(_RELEASE_DEAD, dead)
+                conn.execute(_q.RELEASE_DEAD, dead)
         return len(dead)
 
     # -- questions -----------------------------------------------------------
@@ -460,134 +438,3 @@ class Ledger:
                                               func.max(deliveries.c.sent_at))
                                        .where(deliveries.c.dispatch_id == dispatch_id)).one()
         return _aware(first), _aware(last)
-
-
-def _sql(statement: str, *datetimes: str) -> Any:
-    """A prepared statement; datetime parameters keep SQLAlchemy's type handling."""
-    return text(statement).bindparams(
-        *(bindparam(name, type_=DateTime(timezone=True)) for name in datetimes))
-
-
-class _Hot:
-    """A statement of the per-batch path. On SQLite it runs on the driver's cursor
-    (a third of the cost of going through SQLAlchemy), with datetimes written in
-    SQLAlchemy's SQLite storage format so both read them back alike."""
-
-    def __init__(self, statement: str, *datetimes: str) -> None:
-        self.text = _sql(statement, *datetimes)
-        self.keys = re.findall(r":(b_\w+)", statement)
-        self.qmark = re.sub(r":b_\w+", "?", statement)
-        self.datetimes = frozenset(datetimes)
-
-
-def _lite(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
-
-
-def _many(conn: Connection, stmt: _Hot, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        seen: dict[Any, Any] = {}  # a batch shares a few timestamps: format each once
-
-        def lite(value: Any) -> Any:
-            if isinstance(value, dt.datetime):
-                if value not in seen:
-                    seen[value] = _lite(value)
-                return seen[value]
-            return value
-
-        raw.executemany(stmt.qmark, [tuple(lite(r[k]) for k in stmt.keys) for r in rows])
-    else:
-        conn.execute(stmt.text, rows)
-
-
-def _reserve_rows(conn: Connection, dispatch_id: int, now: dt.datetime, n: int) -> list[Any]:
-    """Up to ``n`` due rows: pending ones first, then deferred ones whose time has come."""
-    out: list[Any] = []
-    for pg, lite in zip(_RESERVE_PG, _RESERVE, strict=True):
-        want = n - len(out)
-        if want <= 0:
-            break
-        params = {"b_dispatch": dispatch_id, "b_now": now, "b_n": want}
-        if conn.dialect.name != "sqlite":
-            out.extend(conn.execute(pg, {k: v for k, v in params.items()
-                                         if k != "b_now" or k in lite.keys}).all())
-            continue
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        for row in raw.execute(lite.qmark, [_lite(params[k]) for k in lite.keys]):
-            first = row[6]
-            if isinstance(first, str):
-                first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
-            out.append(_ReservedRow(row[0], row[1], row[2], row[3], row[4], row[5], first,
-                                    row[7], row[8]))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class _ReservedRow:
-    id: int
-    subscriber_id: int
-    list_id: int
-    email: str
-    message_id: str | None
-    attempts: int
-    first_attempt_at: dt.datetime | None
-    name: str | None
-    attrs: Any
-
-
-_HISTORY_MARK = text("SELECT max(id) FROM status_history")
-_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-# Two queries, each an index range on (dispatch_id, state, id): one with an OR of
-# both states scans the whole dispatch and sorts it, on every reservation.
-_RESERVE_SQL = (
-    "SELECT d.id, d.subscriber_id, d.list_id, d.email, d.message_id, d.attempts, "
-    "d.first_attempt_at, s.name, s.attrs FROM deliveries d "
-    "LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.dispatch_id = :b_dispatch AND ")
-_PENDING_SQL = _RESERVE_SQL + "d.state = 'pending' ORDER BY d.id LIMIT :b_n"
-_DUE_SQL = (_RESERVE_SQL + "d.state = 'deferred' AND d.next_attempt_at <= :b_now "
-            "ORDER BY d.id LIMIT :b_n")
-_RESERVE = (_Hot(_PENDING_SQL), _Hot(_DUE_SQL, "b_now"))
-_RESERVE_PG = tuple(
-    _sql(q + " FOR UPDATE OF d SKIP LOCKED", *(["b_now"] if ":b_now" in q else []))
-    .columns(first_attempt_at=DateTime(timezone=True)) for q in (_PENDING_SQL, _DUE_SQL))
-_RECORD = _Hot(
-    "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
-    "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
-    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_next", "b_sent", "b_now")
-_MARK_SENDING = _Hot(
-    "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
-    "first_attempt_at = :b_first, updated_at = :b_now WHERE id = :b_id", "b_first", "b_now")
-_CLAIM = _Hot(
-    "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
-    "updated_at = :b_now WHERE id = :b_id", "b_now")
-_SKIP = _sql(
-    "UPDATE deliveries SET state = 'skipped', last_text = 'suppressed at send time', "
-    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_now")
-_RELEASE = _sql(
-    "UPDATE deliveries SET state = 'pending', claimed_by = NULL, attempts = :b_att, "
-    "last_text = :b_text, updated_at = :b_now WHERE id = :b_id", "b_now")
-_RELEASE_DEAD = _sql(
-    "UPDATE deliveries SET state = 'pending', claimed_by = NULL, last_text = :b_text, "
-    "updated_at = :b_now WHERE id = :b_id AND state = 'claimed'", "b_now")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
