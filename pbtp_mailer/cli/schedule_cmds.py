@@ -55,9 +55,10 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
     invalid issue file). Exit codes: 0 fine, or another run holds the lock
     (a one-line notice); 1 some problem; 2 bad config or options.
     """
+    from ..due import run_due
     from ..lock import LockBusyError
     from ..runlog import RunLog
-    from ..schedule import offset_clock, run_due
+    from ..schedule import offset_clock
 
     wall = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     log = RunLog(log_file, wall)
@@ -98,13 +99,8 @@ def schedule(app: AppContext, issues_dir: str | None, now_text: str | None,
     stale (send time older than dispatch.stale_after_hours and never started:
     cron will not send it). Exit code 2 when an issue file is invalid.
     """
-    from ..schedule import (
-        cron_entry,
-        env_file_problems,
-        find_scheduled,
-        format_schedule,
-        schedule_entries,
-    )
+    from ..crontab import cron_entry, env_file_problems
+    from ..schedule import find_scheduled, format_schedule, schedule_entries
     from ..store import Store
 
     config = app.config

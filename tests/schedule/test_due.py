@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from pbtp_mailer.due import LOCK_FILE
 from pbtp_mailer.lock import LockBusyError, RunLock
-from pbtp_mailer.schedule import LOCK_FILE
 from pbtp_mailer.senders.memory import MemorySender
 from tests.schedule.conftest import ScheduleWorld, utc
 
@@ -260,7 +260,7 @@ def test_a_resume_with_nothing_to_do_logs_nothing(tmp_path):
 
 
 def test_stop_between_dispatches_is_one_line(sworld, memory):
-    from pbtp_mailer.schedule import DueRunner
+    from pbtp_mailer.due import DueRunner
 
     sworld.make_list(3)
     sworld.schedule(SEND_AT, issue_id="2026-03")

@@ -1,0 +1,249 @@
+"""One ``dispatch-due`` run: the due dispatches, then the deferred retries.
+
+``run_due`` takes the lock, opens the store and runs a ``DueRunner``: every
+due or sending (issue, list) of the scheduled issues goes through
+``plan_dispatch`` + ``Dispatcher`` (resume semantics), then earlier
+dispatches whose deferred rows have come due are retried (only rows already
+in the ledger: nobody who subscribed since gets an old issue). What is due
+and what is stale is decided in ``schedule.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from .errors import MailerError
+from .schedule import (
+    Clock,
+    SenderFactory,
+    classify,
+    find_scheduled,
+    held,
+    note_due,
+    open_ledger,
+    show_time,
+    utc,
+)
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .dispatch import Dispatcher, DispatchReport
+    from .runlog import RunLog
+    from .store import Store
+
+__all__ = ["LOCK_FILE", "DueReport", "DueRunner", "run_due"]
+
+LOCK_FILE = "dispatch-due.lock"
+
+
+@dataclass
+class DueReport:
+    reports: list[DispatchReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    stopped: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems or self.stopped else 0
+
+
+class DueRunner:
+    """One ``dispatch-due`` run (the caller holds the lock)."""
+
+    def __init__(self, config: Config, store: Store, issues_dir: Path, *, clock: Clock,
+                 log: RunLog, sleep: Callable[[float], None] = time.sleep,
+                 sender_factory: SenderFactory | None = None,
+                 schedule_clock: Clock | None = None) -> None:
+        self.config, self.store, self.issues_dir = config, store, issues_dir
+        self.clock, self.log, self.sleep = clock, log, sleep
+        #: what is due and what is stale is judged on this clock (``--now``); the ledger
+        #: (sent_at, heartbeats that tell live dispatchers from dead ones) keeps ``clock``
+        self.schedule_clock = schedule_clock or clock
+        self.sender_factory = sender_factory
+        self.window = dt.timedelta(hours=config.dispatch.stale_after_hours)
+        self.zone = ZoneInfo(config.newsletter.timezone)
+        self._current: Dispatcher | None = None
+        self._stop: str | None = None
+
+    def stop(self, why: str = "interrupted by a signal") -> None:
+        self._stop = why
+        if self._current is not None:
+            self._current.stop(why)
+
+    def run(self) -> DueReport:
+        out = DueReport()
+        items, problems = find_scheduled(self.issues_dir, self.config)
+        for p in problems:
+            self._problem(out, p, "invalid")
+        handled: set[tuple[str, str]] = set()
+        ledger = open_ledger(self.store, self.config, self.clock)
+        for item in items:
+            for name in item.lists:
+                if self._stop:
+                    break
+                now = self.schedule_clock()
+                found = ledger.find(item.issue.id, name)
+                dispatch = found[0] if found else None
+                state = classify(item.send_at, dispatch, now, self.window)
+                if state in ("upcoming", "done"):
+                    continue
+                if state == "sending" and item.send_at > now:
+                    continue  # started by hand before its time: only deferred retries (below)
+                if dispatch is not None and held(dispatch):
+                    handled.add((item.issue.id, name))
+                    self._problem(out, (
+                        f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
+                        f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
+                        f"--list {name}"), "paused", item.issue.id, name)
+                    continue
+                first, moved = note_due(self.store, item, now)
+                if moved:
+                    self.log.event("rescheduled", issue=item.issue.id,
+                                   send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                if state == "stale":
+                    late = (now - item.send_at).total_seconds() / 3600
+                    self._problem(out, (
+                        f"{item.issue.place('schedule', 'send_at')}: schedule.send_at: "
+                        f"not sent to '{name}': {show_time(item.send_at, self.zone)} is "
+                        f"{late:.1f} h past (stale_after_hours = "
+                        f"{self.config.dispatch.stale_after_hours:g}; first seen due "
+                        f"{utc(first)}); send it by hand (pbtp-mailer send {item.path} --list "
+                        f"{name}) or move send_at"), "stale", item.issue.id, name)
+                    continue
+                handled.add((item.issue.id, name))
+                fresh = now - item.send_at <= self.window
+                self._dispatch(out, item.path, item.issue.id, name, item.sender,
+                               enqueue_new=fresh, why="due" if dispatch is None else "resume")
+        if not self._stop:
+            self._retries(out, handled)
+        if self._stop:
+            out.stopped = self._stop
+            self._problem(out, f"dispatch-due stopped: {self._stop}; the next run continues",
+                          "stopped")
+        return out
+
+    def _retries(self, out: DueReport, handled: set[tuple[str, str]]) -> None:
+        """Earlier dispatches with nothing pending and deferred rows now due."""
+        from sqlalchemy import select
+
+        from .store.ledger_schema import dispatches
+
+        ledger = open_ledger(self.store, self.config, self.clock)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(dispatches).where(dispatches.c.state == "running")
+                                .order_by(dispatches.c.id)).all()
+        for d in rows:
+            if self._stop or (d.issue_id, d.list_name) in handled:
+                continue
+            counts = ledger.counts(d.id)
+            due = ledger.next_due(d.id)
+            if counts["pending"] or counts["claimed"] or due is None or due > self.clock():
+                continue
+            path = Path(d.issue_file)
+            if not path.is_absolute() and not path.exists():
+                path = self.config.base_dir / path
+            self._dispatch(out, path, d.issue_id, d.list_name, d.sender, enqueue_new=False,
+                           why="retry")
+
+    def _dispatch(self, out: DueReport, path: Path, issue_id: str, list_name: str,
+                  sender: str | None, *, enqueue_new: bool, why: str) -> None:
+        from .dispatch import Dispatcher, DispatchOptions, plan_dispatch
+
+        options = DispatchOptions(list_name=list_name, sender=sender, enqueue_new=enqueue_new)
+        try:
+            plan = plan_dispatch(path, self.config, self.store, options)
+            if plan.issue.id != issue_id:
+                raise MailerError(f"{path}: now holds issue '{plan.issue.id}', not '{issue_id}'")
+            if why != "resume":
+                self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
+                               sender=plan.sender_name, recipients=plan.recipients)
+            built = self.sender_factory(sender) if self.sender_factory else None
+            self._current = Dispatcher(plan, options, sender=built, clock=self.clock,
+                                       sleep=self.sleep)
+            if self._stop:
+                return
+            report = self._current.run()
+        except MailerError as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
+            text = str(exc).replace("\n", "; ")
+            self._problem(out, f"{issue_id} -> {list_name}: {text}{hint}", "error",
+                          issue_id, list_name)
+            return
+        finally:
+            self._current = None
+        out.reports.append(report)
+        c = report.counts
+        state = "done" if not report.remaining and not c.get("sending") else "incomplete"
+        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
+                + report.header_refused)
+        # a resume that only finds rows waiting for their retry time (or for a person)
+        # logs nothing: it happens every few minutes
+        if why != "resume" or busy or report.stopped or state == "done":
+            self.log.event("sent", issue=issue_id, list=list_name, sent=report.sent,
+                           failed=report.failed, deferred=report.deferred,
+                           skipped=report.skipped, remaining=report.remaining,
+                           ambiguous=report.ambiguous,
+                           state="stopped" if report.stopped else state,
+                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota)
+        if report.failed:
+            self._problem(out, f"{issue_id} -> {list_name}: {report.failed} recipients failed "
+                               f"permanently (pbtp-mailer status {path} --recipients failed)",
+                          "failed", issue_id, list_name)
+        if report.ambiguous:
+            self._problem(out, (
+                f"{issue_id} -> {list_name}: {report.ambiguous} recipients were being sent "
+                "when an earlier run stopped; whether they got it is unknown (pbtp-mailer "
+                f"status {path}; resend with pbtp-mailer send {path} --list {list_name} "
+                "--resend-unknown)"), "ambiguous", issue_id, list_name)
+
+    def _problem(self, out: DueReport, line: str, event: str, issue: str | None = None,
+                 list_name: str | None = None) -> None:
+        line = " ".join(line.splitlines())  # server texts may hold line breaks: one line each
+        out.problems.append(line)
+        self.log.event(event, issue=issue, list=list_name, msg=line)
+
+
+def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | None = None,
+            schedule_clock: Clock | None = None, log: RunLog | None = None,
+            sleep: Callable[[float], None] = time.sleep,
+            sender_factory: SenderFactory | None = None,
+            on_start: Callable[[DueRunner], None] | None = None) -> DueReport:
+    """One cron run: take the lock (``LockBusyError`` if held), open the store, run.
+
+    ``clock`` is the time of the ledger and the log (default: the wall
+    clock); ``schedule_clock`` the time at which due and stale are judged
+    (default: ``clock``; ``--now`` sets only this one, so a catch-up run
+    never writes invented times into the ledger or looks like a dead
+    dispatcher to a live one). ``on_start`` gets the runner before it
+    starts (the CLI hooks signals to its ``stop``).
+    """
+    from .lock import RunLock
+    from .runlog import RunLog
+    from .store import Store
+
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    log = log or RunLog(None, clock)
+    lock = RunLock(config.data_dir / LOCK_FILE)
+    try:
+        lock.acquire()
+    except MailerError as exc:
+        log.event("locked", msg=str(exc))
+        raise
+    try:
+        if lock.took_over is not None:
+            log.event("lock-takeover", msg=f"previous holder died holding it: {lock.took_over}")
+        with Store.open(config, clock=clock) as store:
+            runner = DueRunner(config, store, issues_dir or config.base_dir / "issues",
+                               clock=clock, log=log, sleep=sleep, sender_factory=sender_factory,
+                               schedule_clock=schedule_clock)
+            if on_start is not None:
+                on_start(runner)
+            return runner.run()
+    finally:
+        lock.release()
