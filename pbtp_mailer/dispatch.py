@@ -20,23 +20,19 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
-from .ratelimit import RATE_KEYS, Limits, TokenBucket
+from .plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
+from .ratelimit import RATE_KEYS, TokenBucket
 
 if TYPE_CHECKING:
-    from .compose import Rendition
-    from .config import Config
-    from .issue import Issue
-    from .message import MessageTemplate
     from .senders.base import Sender, SendResult
-    from .store import MailingList, Store
     from .store.ledger import Claimed, DispatchInfo, Ledger, Outcome
 
 __all__ = ["DispatchOptions", "DispatchReport", "Plan", "Dispatcher", "plan_dispatch",
+           "dry_run", "DryRun", "Personaliser",
            "EXIT_OK", "EXIT_FAILED", "EXIT_PAUSED", "EXIT_INCOMPLETE"]
 
 EXIT_OK = 0
@@ -49,22 +45,6 @@ Clock = Callable[[], dt.datetime]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class DispatchOptions:
-    list_name: str
-    sender: str | None = None
-    limit: int | None = None
-    rate: float | None = None
-    concurrency: int | None = None
-    resend_unknown: bool = False
-    accept_changes: bool = False
-    #: how long one run waits in-process for deferred rows coming due
-    in_run_retry_seconds: float | None = None
-    #: add list members not yet in the ledger (False: only continue rows already there;
-    #: dispatch-due's retries of old issues must not reach people who joined since)
-    enqueue_new: bool = True
 
 
 @dataclass
@@ -105,73 +85,6 @@ class DispatchReport:
         if self.remaining:
             return EXIT_INCOMPLETE
         return EXIT_OK
-
-
-@dataclass
-class Plan:
-    """Everything decided before the first message leaves (shown for confirmation)."""
-
-    issue: Issue
-    issue_file: str
-    config: Config
-    store: Store
-    mailing_list: MailingList
-    rendition: Rendition
-    template: MessageTemplate
-    sender_name: str
-    limits: Limits
-    recipients: int
-    suppressed: int
-
-
-def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
-                  options: DispatchOptions) -> Plan:
-    from .compose import compose
-    from .issue import load_issue
-    from .message import MessageTemplate
-    from .senders.registry import sender_spec
-
-    issue = load_issue(issue_file)
-    ml = store.get_list(options.list_name)
-    spec = sender_spec(options.sender, config)
-    limits = Limits.from_options(spec.options, f"sender '{spec.name}'")
-    if options.rate:
-        limits = replace(limits, per_second=options.rate)
-    rendition = compose(issue, config, web=False)
-    counts = {c.name: c for c in store.list_counts()}.get(ml.name)
-    members = (counts.active + counts.unsubscribed + counts.bounced + counts.complained
-               if counts else 0)
-    recipients = counts.active if counts else 0  # subscribed and not suppressed
-    config.secret()  # fail before any work if unsubscribe links cannot be signed
-    return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
-                mailing_list=ml, rendition=rendition,
-                template=MessageTemplate(rendition, config.newsletter),
-                sender_name=spec.name, limits=limits, recipients=recipients,
-                suppressed=max(0, members - recipients))
-
-
-class Personaliser:
-    """Per-recipient values: To, name, attributes, signed unsubscribe links, Message-ID."""
-
-    def __init__(self, template: MessageTemplate, config: Config) -> None:
-        from .message import Personal
-        from .tokens import make_token, unsubscribe_urls
-
-        self.template = template
-        self.secret = config.secret()
-        self._personal = Personal
-        self._token = make_token
-        # the URLs differ only by the token: split them once around a marker
-        https, mailto = unsubscribe_urls(config.newsletter, "\0")
-        self._https = https.split("\0")
-        self._mailto = mailto.split("%00") if mailto else None
-
-    def message(self, c: Claimed, now: dt.datetime) -> bytes:
-        token = self._token(self.secret, c.subscriber_id, c.list_id)
-        mailto = token.join(self._mailto) if self._mailto else None
-        return self.template.render(self._personal(
-            email=c.email, name=c.name, unsubscribe_url=token.join(self._https),
-            unsubscribe_mailto=mailto, attrs=c.attrs, message_id=c.message_id, date=now))
 
 
 class Dispatcher:
@@ -405,32 +318,3 @@ class Dispatcher:
                                     next_attempt_at=now + dt.timedelta(
                                         seconds=self._backoff(c.attempts, None))))
         return outcomes, consecutive
-
-
-@dataclass
-class DryRun:
-    recipients: int
-    suppressed: int
-    first_headers: str
-    bytes_total: int
-
-
-def dry_run(plan: Plan) -> DryRun:
-    """Personalise every recipient's message without touching the ledger or the network."""
-    from .store.ledger import Claimed
-
-    personaliser = Personaliser(plan.template, plan.config)
-    now = dt.datetime.now(dt.UTC)
-    count = 0
-    total = 0
-    first = b""
-    domain = plan.config.newsletter.message_id_domain
-    for r in plan.store.recipients(plan.mailing_list.name):
-        c = Claimed(0, r.subscriber_id, r.list_id, r.email, r.name, r.attrs,
-                    f"<{plan.issue.id}.dry-run.{count}@{domain}>", 1, now)
-        data = personaliser.message(c, now)
-        if not first:
-            first = data.split(b"\r\n\r\n", 1)[0]
-        count += 1
-        total += len(data)
-    return DryRun(count, plan.suppressed, first.decode("ascii").replace("\r\n", "\n"), total)
