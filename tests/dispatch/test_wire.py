@@ -3,7 +3,6 @@ message: kill -9 trials, injected faults, overlapping dispatchers, the rate limi
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from collections import Counter
 import pytest
 
 from tests.support.smtpd import FakeSMTPServer
+from tests.support.wire import delivered, env_for, ledger_rows
 
 pytestmark = pytest.mark.slow
 
@@ -23,22 +23,10 @@ def send_cmd(world, url: str, *extra: str) -> list[str]:
             "send", str(world.issue), "--list", "members", "--sender", url, "--yes", *extra]
 
 
-def env_for(world) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PBTP_MAILER_DATABASE_URL", None)
-    env.update(world.env)
-    return env
 
 
-def delivered(server) -> Counter:
-    return Counter(r for m in server.messages for r in m.rcpt_tos)
 
 
-def ledger_rows(store) -> dict[str, str]:
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        return dict(conn.execute(text("select email, state from deliveries")).all())
 
 
 def test_kill_minus_9_trials_then_resume(world):

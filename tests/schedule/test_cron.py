@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import TEST_SECRET
 from tests.support.smtpd import FakeSMTPServer
+from tests.support.wire import delivered, env_for, ledger_rows
 
 pytestmark = pytest.mark.slow
 
@@ -27,23 +28,10 @@ def due_cmd(world, *extra: str) -> list[str]:
             "dispatch-due", "--now", NOW, "--log-file", str(world.root / "dispatch.log"), *extra]
 
 
-def env_for(world) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(world.env)
-    env.pop("PBTP_MAILER_DATABASE_URL", None)
-    env.pop("PBTP_MAILER_CONFIG", None)
-    return env
 
 
-def delivered(server) -> Counter:
-    return Counter(r for m in server.messages for r in m.rcpt_tos)
 
 
-def ledger_rows(store) -> dict[str, str]:
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        return dict(conn.execute(text("select email, state from deliveries")).all())
 
 
 def test_two_dispatch_due_at_once_send_each_recipient_once(sworld):
