@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e .
+mkdir -p .pbtp-mailer
+.venv/bin/python -m pip install -q -e . >.pbtp-mailer/pip.log 2>&1 || { cat .pbtp-mailer/pip.log; exit 1; }
 PM=.venv/bin/pbtp-mailer
 
 # A per-checkout signing secret for unsubscribe links (kept out of git).

@@ -23,7 +23,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+mkdir -p .pbtp-mailer
+.venv/bin/python -m pip install -q -e '.[test]' >.pbtp-mailer/pip.log 2>&1 \
+  || { cat .pbtp-mailer/pip.log; exit 1; }
 
 # 1. The whole suite on the embedded default (SQLite).
 status=0
