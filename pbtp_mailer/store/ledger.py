@@ -175,10 +175,12 @@ class Ledger:
         values: dict[str, Any] = {"state": state, "updated_at": now}
         if note is not None:
             values["note"] = note
-        if state == "done":
+        where = [dispatches.c.id == dispatch_id]
+        if state == "done":  # finished when it first became done, not at every re-run
             values["finished_at"] = now
+            where.append(dispatches.c.state != "done")
         with write_transaction(self.engine) as conn:
-            conn.execute(dispatches.update().where(dispatches.c.id == dispatch_id).values(**values))
+            conn.execute(dispatches.update().where(*where).values(**values))
 
     # -- recipients -------------------------------------------------------
 

@@ -238,3 +238,15 @@ def test_dry_run_touches_nothing(world):
     assert preview.recipients == 24 and preview.suppressed == 1
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in preview.first_headers
     assert issue_status(store, "2024-03") == []
+
+
+def test_rerun_keeps_the_finish_time(world, memory_sender):
+    from pbtp_mailer.status import issue_status
+
+    world.make_list(3)
+    store = world.store()
+    world.run(store, sender=memory_sender())
+    (first,) = issue_status(store, "2024-03")
+    world.run(store, sender=memory_sender())
+    (second,) = issue_status(store, "2024-03")
+    assert first.finished_at is not None and second.finished_at == first.finished_at
