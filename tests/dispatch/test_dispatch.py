@@ -247,6 +247,12 @@ def test_rerun_keeps_the_finish_time(world, memory_sender):
     store = world.store()
     world.run(store, sender=memory_sender())
     (first,) = issue_status(store, "2024-03")
-    world.run(store, sender=memory_sender())
+    import datetime as dt
+
+    from pbtp_mailer.dispatch import Dispatcher
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    plan, opts = world.plan(store)
+    Dispatcher(plan, opts, sender=memory_sender(), clock=lambda: later).run()
     (second,) = issue_status(store, "2024-03")
     assert first.finished_at is not None and second.finished_at == first.finished_at
