@@ -256,3 +256,93 @@ def test_rerun_keeps_the_finish_time(world, memory_sender):
     Dispatcher(plan, opts, sender=memory_sender(), clock=lambda: later).run()
     (second,) = issue_status(store, "2024-03")
     assert first.finished_at is not None and second.finished_at == first.finished_at
+
+
+def _dead_sending(store, n: int) -> list[str]:
+    """Leave n pending rows 'sending' as a crashed run (dead pid) would."""
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:
+        rows = conn.execute(text("select id, email from deliveries where state = 'pending' "
+                                 "order by id limit :n"), {"n": n}).all()
+        for r in rows:
+            conn.execute(text("update deliveries set state = 'sending', attempts = 1, "
+                              "claimed_by = 'ghost-host:999999:dead', message_id = :m "
+                              "where id = :i"), {"m": f"<crash.{r.id}@example.org>", "i": r.id})
+    return [r.email for r in rows]
+
+
+def test_ambiguous_rows_reported_and_resent_only_on_request(world, memory_sender):
+    from pbtp_mailer.status import issue_status
+
+    world.make_list(10)
+    store = world.store()
+    world.run(store, sender=memory_sender(), limit=1)  # creates the dispatch and its rows
+    ghosts = _dead_sending(store, 3)
+    sender = memory_sender()
+    report = world.run(store, sender=sender)
+    assert report.ambiguous == 3 and report.exit_code == 5
+    assert not set(ghosts) & set(recipients_of(sender))
+    (st,) = issue_status(store, "2024-03")
+    assert sorted(a["email"] for a in st.ambiguous) == sorted(ghosts)
+    again = memory_sender()
+    report = world.run(store, sender=again, resend_unknown=True)
+    assert report.requeued_unknown == 3 and report.exit_code == 0
+    assert recipients_of(again) == Counter({e: 1 for e in ghosts})
+    ids = {email.message_from_bytes(m.data, policy=email.policy.default)["Message-ID"]
+           for m in again.outbox}
+    assert all(i.startswith("<crash.") for i in ids), "a resend keeps the original Message-ID"
+
+
+def test_transient_gives_up_after_max_age(world, memory_sender):
+    import datetime as dt
+
+    from pbtp_mailer.dispatch import Dispatcher
+
+    world.make_list(2)
+    store = world.store()
+    start = dt.datetime(2026, 3, 5, 9, 0, tzinfo=dt.UTC)
+    flaky = memory_sender(fail={"member00001@example.com": [451, "4.3.0 try later"]})
+    plan, opts = world.plan(store, in_run_retry_seconds=0)
+    Dispatcher(plan, opts, sender=flaky, clock=lambda: start).run()
+    later = start + dt.timedelta(hours=73)  # max_age_hours = 72 by default
+    plan, opts = world.plan(store, in_run_retry_seconds=0)
+    report = Dispatcher(plan, opts, sender=flaky, clock=lambda: later).run()
+    assert report.counts["failed"] == 1 and report.counts["deferred"] == 0
+
+
+def test_permanent_failure_suppression_policy_can_be_off(tmp_path, memory_sender):
+    from tests.dispatch.conftest import World
+
+    w = World(tmp_path, "suppress_on_permanent = false\n")
+    try:
+        w.make_list(3)
+        store = w.store()
+        sender = memory_sender(fail={"member00001@example.com": [550, "5.1.1 no such user"]})
+        report = w.run(store, sender=sender)
+        assert report.failed == 1
+        assert not store.is_suppressed("member00001@example.com", store.get_list("members").id)
+    finally:
+        w.close()
+
+
+def test_daily_quota_persists_across_runs(world, memory_sender):
+    import datetime as dt
+
+    from pbtp_mailer.dispatch import Dispatcher
+
+    cfg = world.root / "pbtp-mailer.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8")
+                   + '\n[senders.limited]\nkind = "memory"\nrate_per_day = 5\n', encoding="utf-8")
+    world.make_list(12)
+    store = world.store()
+    day1 = dt.datetime(2026, 3, 5, 9, 0, tzinfo=dt.UTC)
+    sent = []
+    for clock in (day1, day1 + dt.timedelta(hours=2), day1 + dt.timedelta(days=1)):
+        plan, opts = world.plan(store, sender="limited")
+        report = Dispatcher(plan, opts, sender=memory_sender(), clock=lambda c=clock: c).run()
+        sent.append(report.sent)
+        if report.sent < 12:
+            assert report.quota == "sender 'limited' reached its per-day limit (5)"
+            assert report.exit_code == 5
+    assert sent == [5, 0, 5]
