@@ -8,7 +8,7 @@ unknown list or sender, no signing secret) before a single row is touched.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .store import MailingList, Store
     from .store.ledger import Claimed
 
-__all__ = ["DispatchOptions", "Plan", "plan_dispatch", "Personaliser", "DryRun", "dry_run"]
+__all__ = ["DispatchOptions", "Plan", "plan_dispatch", "Personaliser", "DryRun", "dry_run",
+           "domains_align"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Plan:
     limits: Limits
     recipients: int
     suppressed: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
@@ -77,11 +79,27 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
                if counts else 0)
     recipients = counts.active if counts else 0  # subscribed and not suppressed
     config.secret()  # fail before any work if unsubscribe links cannot be signed
+    warnings = []
+    dkim_domain = spec.options.get("dkim_domain")
+    from_domain = config.newsletter.from_address.rpartition("@")[2].lower()
+    if dkim_domain and not domains_align(str(dkim_domain), from_domain):
+        warnings.append(f"sender '{spec.name}': DKIM d={dkim_domain} does not align with the "
+                        f"From domain {from_domain}; Gmail and Yahoo want DMARC alignment")
     return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
                 mailing_list=ml, rendition=rendition,
                 template=MessageTemplate(rendition, config.newsletter),
                 sender_name=spec.name, limits=limits, recipients=recipients,
-                suppressed=max(0, members - recipients))
+                suppressed=max(0, members - recipients), warnings=warnings)
+
+
+def domains_align(a: str, b: str) -> bool:
+    """DMARC relaxed alignment, approximated: one domain is the other or its parent, or
+    both share their last two labels (no public-suffix list here: 'co.uk' style
+    registries would look aligned)."""
+    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
+    if a == b or a.endswith("." + b) or b.endswith("." + a):
+        return True
+    return a.split(".")[-2:] == b.split(".")[-2:] and len(a.split(".")) >= 2
 
 
 class Personaliser:

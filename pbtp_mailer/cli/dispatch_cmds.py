@@ -108,6 +108,8 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
         click.echo(f"Sender:     {plan.sender_name}")
         if plan.limits.per_second or plan.limits.windows:
             click.echo(f"Rate:       {plan.limits}")
+        for warning in plan.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise click.ClickException("not a terminal: pass --yes to send without asking")

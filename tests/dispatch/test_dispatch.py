@@ -346,3 +346,25 @@ def test_daily_quota_persists_across_runs(world, memory_sender):
             assert report.quota == "sender 'limited' reached its per-day limit (5)"
             assert report.exit_code == 5
     assert sent == [5, 0, 5]
+
+
+@pytest.mark.parametrize("a, b, aligned", [
+    ("example.org", "example.org", True), ("mail.example.org", "example.org", True),
+    ("news.example.org", "mail.example.org", True), ("example.net", "example.org", False),
+    ("evil-example.org", "example.org", False),
+])
+def test_dkim_domain_alignment(a, b, aligned):
+    from pbtp_mailer.plan import domains_align
+
+    assert domains_align(a, b) is aligned
+
+
+def test_misaligned_dkim_domain_is_warned_before_sending(world):
+    cfg = world.root / "pbtp-mailer.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8") + '\n[senders.signed]\nkind = "memory"\n'
+                   'dkim_selector = "s1"\ndkim_domain = "other.example.net"\n'
+                   'dkim_key_file = "key.pem"\n', encoding="utf-8")
+    world.make_list(1)
+    plan, _ = world.plan(world.store(), sender="signed")
+    assert plan.warnings == ["sender 'signed': DKIM d=other.example.net does not align with the "
+                             "From domain example.org; Gmail and Yahoo want DMARC alignment"]
