@@ -6,7 +6,7 @@ Starts ``smtp-sink`` (Debian package ``postfix``) on a free 127.0.0.1 port,
 measures ``smtp-source -d -s 16 -l 40000 -m N`` as the limit, then our
 SMTPSender with N messages of 40 KB handed over ``batch_size`` at a time the
 way the dispatcher does, and prints msg/s, the ratio to the limit and the
-client CPU per message (process time: our thread plus the event loop thread).
+client CPU per message (process time: the sender runs in the calling thread).
 Runs are interleaved and the medians printed; all traffic stays on 127.0.0.1.
 """
 

@@ -1,13 +1,16 @@
-"""SMTP sender: N persistent sessions on one event loop in a background thread.
+"""SMTP sender: N persistent sessions driven from the calling thread.
 
-``send(batch)`` hands the messages to whichever session is idle and waits;
-with ``batch_size == connections`` the dispatcher gives each session one
-message per call, so after a crash at most ``connections`` sends are in
-doubt. A session is re-opened after a drop or after
-``max_messages_per_connection`` transactions (some providers silently drop
-sessions that exceed a limit). A reused session found dead *before* the body
-was sent is re-opened once for that message: nothing can have been
-delivered, so this is reconnection, not a retry policy.
+``send(batch)`` gives the messages to the idle sessions and drives them all
+with one selector loop (``smtp_engine``) until each message has its replies;
+there is no event loop and no background thread. With
+``batch_size == connections`` the dispatcher gives each session one message
+per call, so after a crash at most ``connections`` sends are in doubt. A
+session is re-opened after a drop, a 421 or ``max_messages_per_connection``
+transactions (some providers silently drop sessions that exceed a limit). A
+reused session found dead *before* the body was sent is re-opened once for
+that message: nothing can have been delivered, so this is reconnection, not a
+retry policy. Concurrent ``send`` calls from several threads share the
+sessions: each takes the idle ones it needs and waits while there are none.
 
 TLS policy: ``tls = "starttls"`` (default; never falls back to plain text),
 ``"implicit"`` (default for ``smtps`` and port 465), or ``"none"``, accepted
@@ -17,14 +20,14 @@ always verified (``ssl.create_default_context()``, plus ``ca_file``).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Coroutine, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections import deque
+from collections.abc import Sequence
+from time import monotonic
+from typing import ClassVar
 
 from ..errors import ConfigError, SendPermanentError, SendTransientError
 from ._options import BatchFailure, Options, finish_batch, per_recipient
@@ -37,10 +40,11 @@ from .smtp_client import (
     TLSMode,
     parse_queue_id,
 )
+from .smtp_engine import Engine, Job
 
 __all__ = ["SMTPSender", "is_loopback"]
 
-T = TypeVar("T")
+Outcome = list[SendResult] | BatchFailure
 
 
 def is_loopback(host: str) -> bool:
@@ -100,11 +104,12 @@ class SMTPSender(BaseSender):
         self.connect_timeout = opts.number("connect_timeout", 30.0)
         self.ca_file = opts.path("ca_file")
         self.local_hostname = opts.text("local_hostname") or socket.gethostname() or "localhost"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._pool: list[SMTPConnection] = []
         # sessions not in a transaction: shared by concurrent send() calls
-        self._idle: asyncio.Queue[SMTPConnection] = asyncio.Queue()
+        self._idle: list[SMTPConnection] = []
+        # selectors not in use, one per send() running at once (usually one)
+        self._engines: list[Engine] = []
+        self._lock = threading.Condition()
 
     def __repr__(self) -> str:
         user = f"{self.username}@" if self.username else ""
@@ -128,42 +133,32 @@ class SMTPSender(BaseSender):
             connect_timeout=self.connect_timeout, timeout=self.timeout,
         )
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        # every step inside has its own timeout; this bound is only a backstop
-        try:
-            return future.result(timeout=self.connect_timeout * 3 + self.timeout * 20)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise SendTransientError(f"{self.place}: no progress for too long") from None
+    @property
+    def _backstop(self) -> float:
+        """How long a send() may wait for another thread's sessions to come back."""
+        return self.connect_timeout * 3 + self.timeout * 20
 
     def open(self) -> None:
-        """Start the loop and open one session, proving address, TLS and credentials."""
-        if self._loop is not None:
-            return
-        if self.username and self.password is None:
-            env = self.password_env
-            raise SendPermanentError(
-                f"{self.place}: no password for '{self.username}'"
-                + (f": ${env} is not set" if env else ": name its variable with password_env"),
-                hint=f"export {env}=..." if env else None,
-            )
-        context = self._ssl_context()
-        self._pool = [self._new_connection(context) for _ in range(self.connections)]
-        self._idle = asyncio.Queue()  # bound to the loop on first use, in its thread
-        for conn in self._pool:
-            self._idle.put_nowait(conn)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name=f"smtp:{self.place}",
-                                  daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._run(self._pool[0].connect())
-        except BaseException:
-            self.close()
-            raise
+        """Open one session, proving address, TLS and credentials."""
+        with self._lock:
+            if self._pool:
+                return
+            if self.username and self.password is None:
+                env = self.password_env
+                raise SendPermanentError(
+                    f"{self.place}: no password for '{self.username}'"
+                    + (f": ${env} is not set" if env else ": name its variable with password_env"),
+                    hint=f"export {env}=..." if env else None,
+                )
+            context = self._ssl_context()
+            pool = [self._new_connection(context) for _ in range(self.connections)]
+            engine = Engine()
+            try:
+                engine.run([(pool[0], pool[0].connect())])
+            except BaseException:
+                engine.close()
+                raise
+            self._pool, self._idle, self._engines = pool, list(pool), [engine]
 
     def check(self) -> str:
         """Open one session (TLS, AUTH) and close it: what ``senders check`` does."""
@@ -174,68 +169,90 @@ class SMTPSender(BaseSender):
         return f"{self.place}: connected ({secured}){who}"
 
     def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
+        """QUIT the idle sessions; sessions still sending are closed when they come back."""
+        with self._lock:
+            idle, engines = self._idle, self._engines
+            self._pool, self._idle, self._engines = [], [], []
+            self._lock.notify_all()
+        jobs = [(c, c.quit()) for c in idle if c.connected]
+        engines = engines or ([Engine()] if jobs else [])
         try:
-            if self._pool:
-                asyncio.run_coroutine_threadsafe(self._quit_all(), loop).result(
-                    timeout=self.timeout + 10)
+            if jobs:
+                engines[0].run(jobs)
         except Exception:  # noqa: BLE001 - closing must not fail the caller
             pass
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            if not thread.is_alive():
-                loop.close()
-            self._loop = self._thread = None
-            self._pool = []
-
-    async def _quit_all(self) -> None:
-        await asyncio.gather(*(c.quit() for c in self._pool), return_exceptions=True)
+            for conn in idle:
+                conn.abort()
+            for engine in engines:
+                engine.close()
 
     # -- sending ----------------------------------------------------------
 
     def send(self, batch: Sequence[Outgoing]) -> list[SendResult]:
         if not batch:
             return []
-        if self._loop is None:
+        if not self._pool:
             self.open()
-        outcomes = self._run(self._send_batch(batch))
-        return finish_batch(batch, outcomes)
+        conns, engine = self._acquire(len(batch))
+        try:
+            queue = deque(enumerate(batch))
+            outcomes: list[Outcome | None] = [None] * len(batch)
+            engine.run([(conn, self._work(conn, queue, outcomes)) for conn in conns])
+        finally:
+            self._release(conns, engine)
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(batch), "every message has an outcome once the jobs end"
+        return finish_batch(batch, done)
 
-    async def _send_batch(
-        self, batch: Sequence[Outgoing]
-    ) -> list[list[SendResult] | BatchFailure]:
-        idle = self._idle
-        async def one(msg: Outgoing) -> list[SendResult] | BatchFailure:
-            conn = await idle.get()
-            try:
-                return await self._send_one(conn, msg)
-            finally:
-                idle.put_nowait(conn)
+    def _acquire(self, wanted: int) -> tuple[list[SMTPConnection], Engine]:
+        """Up to ``wanted`` idle sessions, waiting for one while other threads hold them all."""
+        with self._lock:
+            deadline = monotonic() + self._backstop
+            while not self._idle:
+                left = deadline - monotonic()
+                if not self._pool or left <= 0:
+                    why = "no progress for too long" if self._pool else "sender closed"
+                    raise SendTransientError(f"{self.place}: {why}")
+                self._lock.wait(left)
+            taken = self._idle[:wanted]
+            del self._idle[:wanted]
+            return taken, self._engines.pop() if self._engines else Engine()
 
-        if len(batch) == 1:
-            return [await one(batch[0])]
-        return list(await asyncio.gather(*(one(m) for m in batch)))
+    def _release(self, conns: list[SMTPConnection], engine: Engine) -> None:
+        with self._lock:
+            if conns[0] in self._pool:
+                self._idle.extend(conns)
+                self._engines.append(engine)
+                self._lock.notify_all()
+                return
+        for conn in conns:  # the sender was closed meanwhile
+            conn.abort()
+        engine.close()
 
-    async def _send_one(self, conn: SMTPConnection, msg: Outgoing
-                        ) -> list[SendResult] | BatchFailure:
+    def _work(self, conn: SMTPConnection, queue: deque[tuple[int, Outgoing]],
+              outcomes: list[Outcome | None]) -> Job[None]:
+        """One session's share of a batch: the next message while any is left."""
+        while queue:
+            index, msg = queue.popleft()
+            outcomes[index] = yield from self._send_one(conn, msg)
+
+    def _send_one(self, conn: SMTPConnection, msg: Outgoing) -> Job[Outcome]:
         for attempt in range(2):
             fresh = False
             if conn.connected and self.max_per_connection and \
                     conn.transactions >= self.max_per_connection:
-                await conn.quit()
+                yield from conn.quit()
             if not conn.connected:
                 try:
-                    await conn.connect()
+                    yield from conn.connect()
                 except (SendTransientError, SendPermanentError) as exc:
                     return BatchFailure(exc)
                 fresh = True
             try:
-                replies = await conn.send(msg.mail_from, msg.rcpt_to, msg.data)
+                replies = yield from conn.send(msg.mail_from, msg.rcpt_to, msg.data)
             except ConnectionLost as exc:
-                await conn.abort()
+                conn.abort()
                 if exc.after_data:
                     return per_recipient(
                         msg, Status.TRANSIENT, None,

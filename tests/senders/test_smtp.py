@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientErr
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender, is_loopback
 from pbtp_mailer.senders.smtp_client import dot_stuff, parse_queue_id
+from pbtp_mailer.senders.smtp_wire import Reply, ReplyReader, stuffed
 from tests.support.certs import make_cert
 from tests.support.smtpd import FakeSMTPServer
 
@@ -57,6 +61,19 @@ def test_implicit_tls_for_smtps(cert: tuple[Path, Path]) -> None:
         with sender:
             (r,) = sender.send([outgoing()])
         assert r.ok and srv.messages[0].tls
+
+
+def test_tls_sessions_in_parallel_carry_big_bodies(cert: tuple[Path, Path]) -> None:
+    body = "".join(f".line {i} of a long body\r\n" for i in range(12000))  # ~300 KB
+    with FakeSMTPServer(tls="implicit", cert=cert) as srv:
+        sender = SMTPSender(SenderSpec("s", "smtps", {
+            "host": "127.0.0.1", "port": srv.port, "ca_file": str(cert[0]), "connections": 4}))
+        messages = [Outgoing(FROM, (f"r{i}@example.net",), make_message(body=body))
+                    for i in range(8)]
+        with sender:
+            results = sender.send(messages[:4]) + sender.send(messages[4:])
+        assert all(r.ok for r in results) and srv.sessions == 4
+        assert sorted(m.data for m in srv.messages) == sorted(m.data for m in messages)
 
 
 def test_server_without_starttls_is_refused() -> None:
@@ -219,6 +236,68 @@ def test_random_fault_rates(server: FakeSMTPServer) -> None:
     assert len(server.messages) == sum(r.ok for r in results)
 
 
+@pytest.fixture
+def listener() -> Iterator[Callable[[bytes | None], int]]:
+    """``listen(greeting)``: a port on 127.0.0.1 whose first client gets ``greeting``
+    and a hang-up; with None it is never answered at all."""
+    sockets: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+
+    def listen(greeting: bytes | None) -> int:
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(5)
+        sockets.append(server)
+
+        def serve() -> None:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(greeting or b"")
+
+        if greeting is not None:
+            threads.append(threading.Thread(target=serve, daemon=True))
+            threads[-1].start()
+        return int(server.getsockname()[1])
+
+    yield listen
+    for thread in threads:
+        thread.join(timeout=10)
+    for server in sockets:
+        server.close()
+
+
+def test_silent_server_times_out_while_greeting(listener: Callable[[bytes | None], int]) -> None:
+    port = listener(None)
+    sender = SMTPSender(SenderSpec("relay", "smtp", {
+        "host": "127.0.0.1", "port": port, "tls": "none", "timeout": 0.3,
+        "connect_timeout": 0.3}))
+    t0 = time.monotonic()
+    with pytest.raises(SendTransientError) as info:
+        sender.open()
+    assert str(info.value) == (f"127.0.0.1:{port}: timed out while greeting, "
+                               "securing or logging in")
+    assert time.monotonic() - t0 < 3
+
+
+@pytest.mark.parametrize(("greeting", "error", "text"), [
+    (b"554 5.3.2 not today\r\n", SendPermanentError, "refused the session (554 5.3.2 not today)"),
+    (b"421-4.3.2 busy,\r\n421 4.3.2 come back later\r\n", SendTransientError,
+     "refused the session (421 4.3.2 busy,\n4.3.2 come back later)"),
+    (b"", SendTransientError, "connection closed by the server"),
+    (b"HTTP/1.1 400 Bad Request\r\n", SendTransientError, "not an SMTP reply: 'HTTP/1.1 400"),
+])
+def test_greeting_problems(listener: Callable[[bytes | None], int], greeting: bytes,
+                           error: type[Exception], text: str) -> None:
+    port = listener(greeting)
+    sender = SMTPSender(SenderSpec("relay", "smtp", {
+        "host": "127.0.0.1", "port": port, "tls": "none", "timeout": 5}))
+    with pytest.raises(error) as info:
+        sender.open()
+    assert str(info.value).startswith(f"127.0.0.1:{port}: {text}")
+
+
 def test_server_down_raises_transient() -> None:
     srv = FakeSMTPServer()
     sender = smtp(srv)  # never started
@@ -247,6 +326,21 @@ def test_dot_stuff() -> None:
     assert dot_stuff(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
     assert dot_stuff(b".x") == b"..x\r\n.\r\n"
     assert dot_stuff(b"") == b"\r\n.\r\n"
+    data = b"no dot starts a line.\r\n"
+    body, end = stuffed(data)
+    assert body is data and end == b".\r\n"  # not copied
+
+
+def test_reply_reader_joins_lines_across_reads() -> None:
+    reader = ReplyReader()
+    for chunk in (b"250-smtp.example.org\r\n250-PIPE", b"LINING\r\n250 SIZE 1000", b"\r",
+                  b"\n354 go ahead\r\n550"):
+        assert reader.feed(chunk) is None
+    assert list(reader.replies) == [Reply(250, "smtp.example.org\nPIPELINING\nSIZE 1000"),
+                                    Reply(354, "go ahead")]
+    assert reader.feed(b" 5.1.1 gone\r\n") is None and reader.replies[-1] == Reply(550, "5.1.1 gone")
+    assert ReplyReader().feed(b"25\r\n") == "not an SMTP reply: '25'"
+    assert ReplyReader().feed(b"2" * 70000) == "reply line too long"
 
 
 @pytest.mark.parametrize(("text", "qid"), [
