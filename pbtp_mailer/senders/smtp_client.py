@@ -281,7 +281,12 @@ class SMTPConnection(SMTPStream):
             after_data = True
             # big bodies get time to travel: at least 64 KB/s on top of the timeout
             self.deadline = monotonic() + self.timeout + len(data) / 65536
-            yield from self._write(*stuffed(data))
+            try:
+                yield from self._write(*stuffed(data))
+            except ConnectionLost:
+                if not self._reader.replies:
+                    raise
+                # the server answered (552 too big, say) and hung up before the end
             (final,) = yield from self._read_replies(1)
         except Expired:
             self.abort()

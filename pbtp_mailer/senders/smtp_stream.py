@@ -50,9 +50,23 @@ class SMTPStream:
         if sock is not None:
             sock.close()
 
-    def _lost(self, why: str) -> ConnectionLost:
+    def _lost(self, why: str, *, keep_replies: bool = False) -> ConnectionLost:
+        """Close the socket; ``keep_replies``: those already read stay to be taken."""
+        kept = list(self._reader.replies) if keep_replies else []
         self.abort()
+        self._reader.replies.extend(kept)
         return ConnectionLost(f"{self.place}: {why}", after_data=False)
+
+    def _drain(self) -> None:
+        """Read what a server said before it hung up on our write (it refused the body)."""
+        sock = self.sock
+        for _ in range(16):
+            try:
+                data = sock.recv(65536) if sock is not None else b""
+            except OSError:  # nothing more (would block, reset, TLS alert)
+                return
+            if not data or self._reader.feed(data):
+                return
 
     def _open_socket(self) -> Job[None]:
         """A connected non-blocking TCP socket to the first address that answers."""
@@ -106,7 +120,8 @@ class SMTPStream:
             except (BlockingIOError, ssl.SSLWantWriteError):
                 want = WRITE
             except OSError as exc:
-                raise self._lost(f"connection lost: {exc}") from None
+                self._drain()
+                raise self._lost(f"connection lost: {exc}", keep_replies=True) from None
             if want:
                 yield want
                 continue

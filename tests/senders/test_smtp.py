@@ -298,6 +298,34 @@ def test_greeting_problems(listener: Callable[[bytes | None], int], greeting: by
     assert str(info.value).startswith(f"127.0.0.1:{port}: {text}")
 
 
+def test_body_refused_before_its_end_gets_the_reply() -> None:
+    """A server that answers 552 in the middle of a big body and hangs up."""
+    def serve(server: socket.socket) -> None:
+        conn, _ = server.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 tiny\r\n")
+            lines.readline()
+            conn.sendall(b"250-tiny\r\n250 PIPELINING\r\n")
+            for _ in range(3):  # MAIL, RCPT, DATA
+                lines.readline()
+            conn.sendall(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+            lines.read(100_000)
+            conn.sendall(b"552 5.3.4 message too big\r\n")
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        thread = threading.Thread(target=serve, args=(server,), daemon=True)
+        thread.start()
+        sender = SMTPSender(SenderSpec("relay", "smtp", {
+            "host": "127.0.0.1", "port": server.getsockname()[1], "tls": "none",
+            "timeout": 10, "connections": 1}))
+        big = make_message() + b"y" * (20 * 1024 * 1024)
+        with sender:
+            (r,) = sender.send([Outgoing(FROM, ("a@example.net",), big)])
+        thread.join(timeout=10)
+    assert (r.status, r.code, r.text) == (Status.PERMANENT, 552, "5.3.4 message too big")
+
+
 def test_server_down_raises_transient() -> None:
     srv = FakeSMTPServer()
     sender = smtp(srv)  # never started
