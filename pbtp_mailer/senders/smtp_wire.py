@@ -89,13 +89,18 @@ class ReplyReader:
         lines = self._lines
         for raw in complete:
             code = raw[:3]
-            if not code.isdigit() or len(code) < 3 or len(lines) > _MAX_LINES:
+            if len(code) < 3 or not code.isdigit() or len(lines) > _MAX_LINES:
                 line = raw.decode("utf-8", "replace").rstrip("\r")
                 return f"not an SMTP reply: {line[:80]!r}"
-            lines.append(raw[4:].rstrip(b"\r").decode("utf-8", "replace"))
-            if raw[3:4] != b"-":
-                self.replies.append(Reply(int(code), "\n".join(lines)))
+            text = raw[4:].rstrip(b"\r").decode("utf-8", "replace")
+            if raw[3:4] == b"-":
+                lines.append(text)
+                continue
+            if lines:
+                lines.append(text)
+                text = "\n".join(lines)
                 lines = self._lines = []
+            self.replies.append(Reply(int(code), text))
         self._buf = rest
         if len(rest) > _MAX_LINE:
             return "reply line too long"
