@@ -37,7 +37,7 @@ __all__ = ["Personal", "MessageTemplate", "new_message_id", "check_header_value"
 
 _SLOT_RE = re.compile(re.escape(SLOT_PREFIX) + r"([A-Za-z0-9_.-]+)" + re.escape(SLOT_SUFFIX))
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\x00]")
-_QP_SAFE = re.compile(r"^[\x21-\x3c\x3e-\x7e](?:[\x20-\x3c\x3e-\x7e]{0,73}[\x21-\x3c\x3e-\x7e])?$")
+_QP_SAFE = re.compile(r"^[\x21-\x2d\x2f-\x3c\x3e-\x7e](?:[\x20-\x3c\x3e-\x7e]{0,71}[\x21-\x3c\x3e-\x7e])?$")
 _POLICY = email.policy.SMTP.clone(max_line_length=78)
 _CRLF = b"\r\n"
 
@@ -88,9 +88,13 @@ def _fold_ascii(name: str, value: str) -> bytes:
 
 
 def _qp(text: str) -> bytes:
-    """Quoted-printable of UTF-8 text, CRLF line ends, lines <= 76."""
+    """Quoted-printable of UTF-8 text, CRLF line ends, lines <= 76, and no line starting
+    with "." (encoded "=2E", hence the 74 + 2 budget): SMTP then needs no dot-stuffing."""
     latin = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
-    return email.quoprimime.body_encode(latin, maxlinelen=76, eol="\r\n").encode("ascii")
+    out = email.quoprimime.body_encode(latin, maxlinelen=74, eol="\r\n").encode("ascii")
+    if out[:1] == b".":
+        out = b"=2E" + out[1:]
+    return out.replace(b"\r\n.", b"\r\n=2E")
 
 
 def _qp_piece(text: str) -> bytes:
@@ -102,7 +106,7 @@ def _qp_piece(text: str) -> bytes:
 
 
 def _qp_value(value: str) -> bytes:
-    if _QP_SAFE.match(value):  # fast path: short printable ASCII without '='
+    if _QP_SAFE.match(value):  # fast path: short printable ASCII, no '=', no leading '.'
         return value.encode("ascii") + b"=\r\n"
     return _qp_piece(value)
 

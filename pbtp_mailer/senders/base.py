@@ -37,6 +37,9 @@ class Outgoing:
     rcpt_to: tuple[str, ...]
     data: bytes
     ref: Any = None
+    #: the producer promises no line of ``data`` starts with "." (pbtp_mailer's
+    #: message template encodes a leading dot as "=2E"), so SMTP needs no dot-stuffing
+    dot_safe: bool = False
 
 
 class Status(enum.Enum):

@@ -250,7 +250,8 @@ class SMTPSender(BaseSender):
                     return BatchFailure(exc)
                 fresh = True
             try:
-                replies = yield from conn.send(msg.mail_from, msg.rcpt_to, msg.data)
+                replies = yield from conn.send(msg.mail_from, msg.rcpt_to, msg.data,
+                                               msg.dot_safe)
             except ConnectionLost as exc:
                 conn.abort()
                 if exc.after_data:

@@ -227,7 +227,8 @@ class SMTPConnection(SMTPStream):
 
     # -- one transaction --------------------------------------------------
 
-    def send(self, mail_from: str, rcpt_to: Sequence[str], data: bytes) -> Job[list[Reply]]:
+    def send(self, mail_from: str, rcpt_to: Sequence[str], data: bytes,
+             dot_safe: bool = False) -> Job[list[Reply]]:
         """One transaction: a reply per recipient (DATA's reply for the accepted ones).
 
         Raises ``ConnectionLost`` when the session breaks; ``after_data`` says
@@ -282,7 +283,11 @@ class SMTPConnection(SMTPStream):
             # big bodies get time to travel: at least 64 KB/s on top of the timeout
             self.deadline = monotonic() + self.timeout + len(data) / 65536
             try:
-                yield from self._write(*stuffed(data))
+                if dot_safe:  # no line starts with ".": nothing to stuff, no scan
+                    end = b".\r\n" if data[-2:] == b"\r\n" else b"\r\n.\r\n"
+                    yield from self._write(data, end)
+                else:
+                    yield from self._write(*stuffed(data))
             except ConnectionLost:
                 if not self._reader.replies:
                     raise

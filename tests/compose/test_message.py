@@ -180,3 +180,23 @@ def test_long_ascii_subject_folds_without_leading_space(rendition, config):
     assert b"Subject: [TEST] PBTP" in head
     assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-Uns"))
     assert parse(raw)["Subject"] == subject.strip()
+
+
+def test_no_line_starts_with_a_dot_so_smtp_needs_no_stuffing(rendition, config):
+    """Leading dots are QP-encoded (=2E): the dispatcher marks its messages dot_safe."""
+    from dataclasses import replace
+
+    rng = random.Random(11)
+    text = "\n".join("." * rng.randint(1, 3) + "".join(rng.choice(".ab é") for _ in range(
+        rng.randint(0, 160))) for _ in range(200))
+    r = replace(rendition, text=text + "\n@@PBTP:name@@\n", html=rendition.html)
+    template = MessageTemplate(r, config.newsletter)
+    for name in (".leading dot", "a", "..", ". " * 40):
+        raw = template.render(Personal(email="a@example.com", name=name,
+                                       unsubscribe_url="https://x.example.org/u/t"))
+        assert b"\r\n." not in raw and not raw.startswith(b".")
+        body = raw.partition(b"\r\n\r\n")[2]
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76
+        msg = parse(raw)
+        got = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert got == text + f"\n{name}\n"

@@ -413,3 +413,17 @@ def test_refused_sender_is_never_blamed_on_recipients(server: FakeSMTPServer) ->
         assert "MAIL FROM:<bad-sender@example.org> refused (553 5.7.1" in str(info.value)
         ok, other = sender.send([outgoing(), refused])
     assert ok.ok and other.status is Status.TRANSIENT and other.code == 553
+
+
+def test_dot_safe_messages_arrive_byte_for_byte(server: FakeSMTPServer) -> None:
+    """A producer's dot_safe promise skips the dot-stuffing scan; the bytes are the same."""
+    plain = make_message(body="No line starts with a dot here.\r\n=2E is QP for one.\r\n")
+    with smtp(server) as sender:
+        results = sender.send([Outgoing(FROM, ("a@example.net",), plain, ref=1, dot_safe=True),
+                               Outgoing(FROM, ("b@example.net",), plain + b".leading\r\n",
+                                        ref=2)])
+    assert [r.status for r in results] == [Status.ACCEPTED, Status.ACCEPTED]
+    got = {m.rcpt_tos[0]: m.data for m in server.messages}
+    assert got["a@example.net"].replace(b"\r\n", b"\n") == plain.replace(b"\r\n", b"\n")
+    assert got["b@example.net"].endswith(b".leading\r\n".replace(b"\r\n", b"\n")) or \
+        got["b@example.net"].endswith(b".leading\r\n")

@@ -194,18 +194,18 @@ class FakeSMTPServer:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._counters = _Counters()
-        self._sessions: dict[int, int] = {}
         self._controller: Controller | None = None
 
     # -- control ------------------------------------------------------------
 
     def _session_id(self, session: Session) -> int:
-        key = id(session)
+        # id() of a freed Session is reused by the next one: tag the object instead
         with self._lock:
-            if key not in self._sessions:
+            sid = getattr(session, "_fake_sid", None)
+            if sid is None:
                 self._counters.sessions += 1
-                self._sessions[key] = self._counters.sessions
-            return self._sessions[key]
+                sid = session._fake_sid = self._counters.sessions
+            return int(sid)
 
     @property
     def sessions(self) -> int:
