@@ -204,12 +204,16 @@ class Ledger:
                    "state", "attempts", "created_at", "updated_at"]
         with write_transaction(self.engine) as conn:
             stmt = insert_ignore(conn, deliveries, "issue_id", "email_key")
-            added = conn.execute(stmt.from_select(columns, current)).rowcount or 0
+            # rowcount of INSERT ... SELECT is -1 with some drivers (psycopg): count instead
+            count = select(func.count()).where(deliveries.c.dispatch_id == dispatch.id)
+            before = conn.execute(count).scalar_one()
+            conn.execute(stmt.from_select(columns, current))
+            added = conn.execute(count).scalar_one() - before
             if added:
                 conn.execute(dispatches.update().where(
                     dispatches.c.id == dispatch.id, dispatches.c.state == "done").values(
                     state="running", finished_at=None, updated_at=now))
-        return max(0, added)
+        return int(added)
 
     # -- runners ----------------------------------------------------------
 

@@ -60,6 +60,7 @@ def test_new_subscribers_get_it_next_run_and_suppressed_are_skipped(world, memor
     assert "late@example.com" in got
     assert "member00009@example.com" not in got
     assert report.counts["sent"] == 10  # 9 of the first ten + the late one
+    assert report.enqueued == 1
 
 
 def test_suppressed_between_claims_is_checked_at_send_time(world, memory_sender):
