@@ -1,6 +1,6 @@
 """Dispatch benchmark: the March issue to N recipients into Postfix's smtp-sink.
 
-    python bench/dispatch.py [--sizes 1000,20000] [--concurrency 8] [--naive 500]
+    python bench/dispatch.py [--sizes 1000,20000] [--concurrency 16] [--naive 500]
 
 Starts ``smtp-sink`` (Debian ``postfix``) on a free 127.0.0.1 port and prints,
 in one run:
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from smtp_sender import SINK, SOURCE, free_port, wait_port  # noqa: E402
+from smtp_sender import SOURCE, smtp_sink  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 
@@ -120,7 +120,7 @@ def source(port: int, n: int, size: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,20000")
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--naive", type=int, default=500)
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--child-import", help=argparse.SUPPRESS)
@@ -132,15 +132,7 @@ def main() -> None:
         child(args.child[0], int(args.child[1]), int(args.child[2]))
         return
     sizes = [max(1, min(int(s), 200_000)) for s in args.sizes.split(",")]
-    for tool in (SINK, SOURCE):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} not found: apt-get install postfix")
-    port = free_port()
-    user = "nobody" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
-    sink = subprocess.Popen([SINK, "-c", "-u", user, f"127.0.0.1:{port}", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, time.monotonic() + 10)
+    with smtp_sink() as port:
         results = []
         for n in sizes:
             with tempfile.TemporaryDirectory() as tmp:
@@ -167,13 +159,6 @@ def main() -> None:
                   f"CPU {r['cpu'] / r['sent'] * 1e6:.0f} us/msg; "
                   f"{r['wall'] / r['sent'] * 1e6:.0f} us/recipient; peak RSS {r['rss_mb']:.0f} MB; "
                   f"(list import {r['import_s']:.1f} s, not counted)")
-    finally:
-        sink.terminate()
-        try:
-            sink.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            sink.kill()
-            sink.wait(timeout=5)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Runs are interleaved and the medians printed; all traffic stays on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -54,6 +56,28 @@ def wait_port(port: int, deadline: float) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"smtp-sink did not listen on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def smtp_sink() -> Iterator[int]:
+    """Postfix's smtp-sink on a free 127.0.0.1 port (yields the port); stopped on exit."""
+    for tool in (SINK, SOURCE):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: apt-get install postfix")
+    port = free_port()
+    user = "nobody" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
+    sink = subprocess.Popen([SINK, "-c", "-u", user, f"127.0.0.1:{port}", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, time.monotonic() + 10)
+        yield port
+    finally:
+        sink.terminate()
+        try:
+            sink.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            sink.kill()
+            sink.wait(timeout=5)
 
 
 def run_source(port: int, n: int) -> float:
@@ -93,12 +117,7 @@ def main() -> None:
     for tool in (SINK, SOURCE):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install postfix")
-    port = free_port()
-    sink = subprocess.Popen([SINK, "-c", "-u", "nobody" if os.geteuid() == 0 else
-                             os.environ.get("USER", "nobody"), f"127.0.0.1:{port}", "256"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, time.monotonic() + 10)
+    with smtp_sink() as port:
         limits, ours, cpus = [], [], []
         for _ in range(max(1, min(args.runs, 20))):
             limits.append(run_source(port, n))
@@ -109,14 +128,6 @@ def main() -> None:
         print(f"smtp-source -d -s 16 -l 40000 -m {n}: {limit:8.0f} msg/s (limit)")
         print(f"SMTPSender, {args.connections} connections:     {rate:8.0f} msg/s "
               f"= {rate / limit:.2f} x limit; client CPU {cpu:.0f} us/message")
-    finally:
-        sink.terminate()
-        try:
-            sink.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            sink.kill()
-            sink.wait(timeout=5)
-
 
 if __name__ == "__main__":
     main()
