@@ -1,7 +1,8 @@
 """Unsubscribe tokens: opaque, per (subscriber, list), signed, never expiring.
 
-A token is base64url (no padding) of the packed subscriber and list ids
-followed by the first 16 bytes (128 bits) of an HMAC-SHA256 over them,
+A token is base64url (no padding) of the first 16 bytes (128 bits) of an
+HMAC-SHA256 over the packed subscriber and list ids, followed by those ids
+XOR-ed with a keystream derived from that MAC (so a token reveals no id),
 keyed with ``$PBTP_MAILER_SECRET``: 32 characters of ``[A-Za-z0-9_-]``.
 It carries no date on purpose: CAN-SPAM wants the opt-out to work for at
 least 30 days, and an old newsletter in an archive should still let its
@@ -33,12 +34,23 @@ __all__ = ["make_token", "read_token", "unsubscribe_urls", "TOKEN_RE", "TOKEN_LE
 _PACK = struct.Struct(">II")
 _MAC_BYTES = 16
 _DOMAIN = b"pbtp-mailer/unsubscribe/v1\0"
+_PAD_DOMAIN = b"pbtp-mailer/unsubscribe/v1/ids\0"
 TOKEN_LENGTH = 32  # base64url of 8 + 16 bytes
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, _DOMAIN + payload, sha256).digest()[:_MAC_BYTES]
+
+
+def _pad(secret: bytes, mac: bytes) -> bytes:
+    """A keystream for the ids, derived from the MAC (synthetic-IV style), so the
+    token shows nothing of the ids and is still deterministic and self-checking."""
+    return hmac.new(secret, _PAD_DOMAIN + mac, sha256).digest()[:_PACK.size]
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def make_token(secret: bytes, subscriber_id: int, list_id: int) -> str:
@@ -48,7 +60,8 @@ def make_token(secret: bytes, subscriber_id: int, list_id: int) -> str:
     if not (0 < subscriber_id < 2**32 and 0 < list_id < 2**32):
         raise TokenError(f"ids out of range for a token: {subscriber_id}, {list_id}")
     payload = _PACK.pack(subscriber_id, list_id)
-    raw = payload + _mac(secret, payload)
+    mac = _mac(secret, payload)
+    raw = mac + _xor(payload, _pad(secret, mac))
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
@@ -60,8 +73,11 @@ def read_token(secret: bytes, token: str) -> tuple[int, int]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise TokenError("malformed unsubscribe token") from None
-    payload, mac = raw[:_PACK.size], raw[_PACK.size:]
-    if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(secret, payload)):
+    mac, hidden = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+    if len(hidden) != _PACK.size:
+        raise TokenError("malformed unsubscribe token")
+    payload = _xor(hidden, _pad(secret, mac))
+    if not hmac.compare_digest(mac, _mac(secret, payload)):
         raise TokenError("invalid unsubscribe token")
     subscriber_id, list_id = _PACK.unpack(payload)
     return subscriber_id, list_id

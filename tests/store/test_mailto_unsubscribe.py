@@ -35,7 +35,8 @@ def fill(box: mailbox.Mailbox, tokens: dict[str, str]) -> None:
     unknown = make_token(SECRET.encode(), 999, 1)
     for m in (
         message("Ann <ann@example.org>", f"unsubscribe {ann}"),
-        message("bob@example.org", f"=?utf-8?q?Re=3A_Unsubscribe_{bob.replace('-', '=2D')}?="),
+        message("bob@example.org",
+                f"=?utf-8?q?Re=3A_Unsubscribe_{bob.replace('-', '=2D').replace('_', '=5F')}?="),
         message("ann.alias@example.net", f"unsubscribe {ann}"),
         message("mallory@example.com", f"unsubscribe {forged}"),
         message("carol@example.org", "please remove me"),

@@ -65,3 +65,18 @@ def test_compare_digest_is_used() -> None:
     import pbtp_mailer.tokens as t
 
     assert "hmac.compare_digest" in inspect.getsource(t.read_token)
+
+
+def test_tokens_reveal_no_ids():
+    """Consecutive subscribers get unrelated tokens: the ids are not readable in them."""
+    import base64
+
+    from pbtp_mailer.tokens import make_token, read_token
+
+    secret = b"s" * 32
+    tokens = [make_token(secret, sid, 7) for sid in range(1, 200)]
+    for sid, tok in enumerate(tokens, 1):
+        raw = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+        assert sid.to_bytes(4, "big") not in raw and (7).to_bytes(4, "big") not in raw
+        assert read_token(secret, tok) == (sid, 7)
+    assert len({t[:8] for t in tokens}) == len(tokens)
