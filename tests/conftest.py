@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -57,6 +56,5 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def chromium_path() -> str | None:
-    path = os.environ.get("PBTP_CHROMIUM", "/usr/bin/chromium")
-    return path if Path(path).exists() else None
+# One Chromium for the whole run: only one Playwright sync session may be live at once.
+from tests.support.browser import browser, chromium_path  # noqa: E402, F401

@@ -13,10 +13,6 @@ pytestmark = [
                        reason="Debian chromium is not installed (scripts/test.sh installs it)"),
 ]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
-
 # For each visible element with its own text: computed colour, the first opaque
 # background up the tree, font size and weight.
 CONTRAST_JS = """
@@ -58,16 +54,10 @@ OVERFLOW_JS = """
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(java_script_enabled=True)
-        pg = context.new_page()
-        yield pg
-        context.close()
-        browser.close()
+def page(browser):
+    context = browser.new_context(java_script_enabled=True)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")

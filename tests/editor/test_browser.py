@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.compose.test_chromium import CHROMIUM_ARGS, OVERFLOW_JS
+from tests.compose.test_chromium import OVERFLOW_JS
 from tests.conftest import chromium_path
 
 pytestmark = [
@@ -30,16 +30,6 @@ PHONE_HAS = """
   return !!(f && f.contentDocument && f.contentDocument.body
             && f.contentDocument.body.innerText.includes(needle)); }
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture()

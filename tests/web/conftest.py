@@ -13,7 +13,6 @@ import pytest
 from pbtp_mailer.config import config_from_dict
 from pbtp_mailer.store import Store
 from tests.store.conftest import CONFIG, SECRET, database_url
-from tests.support.browser import browser  # noqa: F401  (fixture)
 
 
 @pytest.fixture
