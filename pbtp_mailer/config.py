@@ -59,6 +59,7 @@ class Newsletter:
     direction: str
     timezone: str
     message_id_domain: str
+    feedback_id: str | None = None
 
     @property
     def from_address(self) -> str:
@@ -194,7 +195,7 @@ def config_from_dict(raw: dict[str, Any], path: Path | None,
         _str(nl, key, nwhere)
     known_nl = set(_NEWSLETTER_REQUIRED) | {
         "reply_to", "archive_url", "unsubscribe_mailto", "language", "direction",
-        "timezone", "message_id_domain",
+        "timezone", "message_id_domain", "feedback_id",
     }
     for key in nl:
         if key not in known_nl:
@@ -221,6 +222,15 @@ def config_from_dict(raw: dict[str, Any], path: Path | None,
     if direction not in ("ltr", "rtl"):
         raise ConfigError(f"{nwhere}: 'direction' must be 'ltr' or 'rtl'")
     from_domain = parseaddr(from_addr)[1].rpartition("@")[2]
+    feedback_id = nl.get("feedback_id")
+    if feedback_id is not None:
+        feedback_id = _str(nl, "feedback_id", nwhere)
+        parts = feedback_id.split(":")
+        if not (2 <= len(parts) <= 4 and all(p and " " not in p for p in parts)
+                and 5 <= len(parts[-1]) <= 15):
+            raise ConfigError(f"{nwhere}: 'feedback_id' must look like 'campaign:list:type:SenderId' "
+                              "(colon-separated, SenderId of 5-15 characters), got "
+                              f"{feedback_id!r}")
     newsletter = Newsletter(
         name=_str(nl, "name", nwhere),
         from_addr=from_addr,
@@ -235,6 +245,7 @@ def config_from_dict(raw: dict[str, Any], path: Path | None,
         direction=direction,
         timezone=tz,
         message_id_domain=_str(nl, "message_id_domain", nwhere, from_domain),
+        feedback_id=feedback_id,
     )
 
     base_dir = path.parent.resolve() if path else Path.cwd()

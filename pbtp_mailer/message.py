@@ -170,6 +170,8 @@ class MessageTemplate:
         head.append(_fold("Subject", rendition.subject))
         head.append(b"MIME-Version: 1.0\r\n")
         head.append(_fold("List-Id", newsletter.list_id))
+        if newsletter.feedback_id:  # Gmail's Feedback Loop; the same value on every copy
+            head.append(_fold("Feedback-ID", newsletter.feedback_id))
         for name, value in (extra_headers or {}).items():
             head.append(_fold(name, value))
         head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")

@@ -90,3 +90,12 @@ def test_secret_only_from_environment(tmp_path):
     with pytest.raises(ConfigError, match="PBTP_MAILER_SECRET is not set"):
         load_config(p, environ={}).secret()
     assert load_config(p, environ={"PBTP_MAILER_SECRET": "x" * 32}).secret() == b"x" * 32
+
+
+def test_feedback_id_validated(tmp_path):
+    ok = write(tmp_path, BASE.replace('language = "en"',
+                                      'language = "en"\nfeedback_id = "a:news:nl:pbtpnews"'))
+    assert load_config(ok, environ={}).newsletter.feedback_id == "a:news:nl:pbtpnews"
+    bad = write(tmp_path, BASE.replace('language = "en"', 'language = "en"\nfeedback_id = "x"'))
+    with pytest.raises(ConfigError, match="'feedback_id' must look like"):
+        load_config(bad, environ={})

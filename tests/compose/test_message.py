@@ -200,3 +200,13 @@ def test_no_line_starts_with_a_dot_so_smtp_needs_no_stuffing(rendition, config):
         msg = parse(raw)
         got = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
         assert got == text + f"\n{name}\n"
+
+
+def test_optional_feedback_id_header(rendition, config):
+    from dataclasses import replace
+
+    nl = replace(config.newsletter, feedback_id="march:news:newsletter:pbtpnews")
+    msg = parse(MessageTemplate(rendition, nl).render(personal()))
+    assert msg.get_all("Feedback-ID") == ["march:news:newsletter:pbtpnews"]
+    assert parse(MessageTemplate(rendition, config.newsletter).render(personal()))[
+        "Feedback-ID"] is None
