@@ -141,15 +141,19 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
 @click.argument("name")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
+@click.option("--for-spreadsheet", is_flag=True,
+              help="Prefix names and attributes that start with = + - @ with an apostrophe, "
+                   "so a spreadsheet shows them instead of running them as formulas.")
 @pass_app
-def lists_export(app: AppContext, name: str, output: str | None) -> None:
+def lists_export(app: AppContext, name: str, output: str | None,
+                 for_spreadsheet: bool) -> None:
     """Write the members of NAME as CSV: email, name, status, changed_at, attributes."""
     with _open(app) as store:
         if output is None:
-            store.export_csv(name, sys.stdout)
+            store.export_csv(name, sys.stdout, for_spreadsheet=for_spreadsheet)
             return
         with open(output, "w", encoding="utf-8", newline="") as fh:
-            count = store.export_csv(name, fh)
+            count = store.export_csv(name, fh, for_spreadsheet=for_spreadsheet)
     click.echo(f"Exported {_plural(count, 'member')} of {name!r} to {output}.", err=True)
 
 

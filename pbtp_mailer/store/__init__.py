@@ -243,7 +243,7 @@ class Store:
 
         return import_csv(self, list_name, Path(path), dry_run=dry_run, strict=strict)
 
-    def export_csv(self, list_name: str, out: IO[str]) -> int:
+    def export_csv(self, list_name: str, out: IO[str], *, for_spreadsheet: bool = False) -> int:
         from .csvimport import export_csv
 
-        return export_csv(self, list_name, out)
+        return export_csv(self, list_name, out, for_spreadsheet=for_spreadsheet)

@@ -234,8 +234,15 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
     bulk_insert(conn, status_history, history)
 
 
-def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 5000) -> int:
-    """Write every member of the list (any status) as CSV; return the number of rows."""
+def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 5000,
+               for_spreadsheet: bool = False) -> int:
+    """Write every member of the list (any status) as CSV; return the number of rows.
+
+    ``for_spreadsheet`` defuses CSV formula injection (OWASP): a name or attribute
+    starting with ``= + - @`` (or a tab/CR) gets a leading apostrophe. Off by default,
+    so that an export imports back unchanged.
+    """
+    cell = _spreadsheet_safe if for_spreadsheet else _plain
     ml = store.get_list(list_name)
 
     def batches() -> Any:
@@ -271,10 +278,18 @@ def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 
         for r in rows:
             status, since = (r.reason, r.created_at) if r.reason else (r.status, r.changed_at)
             attrs = r.attrs or {}
-            writer.writerow([r.email, r.name or "", status, _iso(since),
-                             *(attrs.get(k, "") for k in columns)])
+            writer.writerow([r.email, cell(r.name or ""), status, _iso(since),
+                             *(cell(str(attrs.get(k, ""))) for k in columns)])
             count += 1
     return count
+
+
+def _plain(value: str) -> str:
+    return value
+
+
+def _spreadsheet_safe(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _iso(value: Any) -> str:

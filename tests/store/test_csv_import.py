@@ -282,3 +282,17 @@ def test_oversized_file_is_refused(store: Store, tmp_path: Path,
         store.import_csv("news", tmp_path / "big.csv")
     assert str(exc.value) == (f"{tmp_path / 'big.csv'}: 146 bytes is more than the 100 a list "
                               "may have; split the file")
+
+
+def test_export_for_spreadsheet_defuses_formulas(cli, tmp_path: Path) -> None:
+    cli("lists", "create", "news")
+    csv_text = ("email,name,note\r\nann@example.org,=HYPERLINK(\"http://x\"),+1 call\r\n"
+                "bob@example.org,Bob,plain\r\n")
+    (tmp_path / "f.csv").write_text(csv_text, encoding="utf-8")
+    cli("lists", "import", "news", "f.csv")
+    plain = cli("lists", "export", "news").stdout
+    assert 'ann@example.org,"=HYPERLINK(""http://x"")",subscribed,' in plain
+    safe = cli("lists", "export", "news", "--for-spreadsheet").stdout
+    assert 'ann@example.org,"\'=HYPERLINK(""http://x"")",subscribed,' in safe
+    assert safe.splitlines()[1].endswith(",'+1 call")
+    assert "bob@example.org,Bob,subscribed," in safe and safe.splitlines()[2].endswith(",plain")
