@@ -36,15 +36,15 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from pbtp_mailer.build import sample_personal
     from pbtp_mailer.compose import compose, inline, issue_urls
+    from pbtp_mailer.compose.build import sample_personal
     from pbtp_mailer.compose.layouts import find_layout, render_mjml
+    from pbtp_mailer.compose.message import MessageTemplate
     from pbtp_mailer.compose.pipeline import Slots
     from pbtp_mailer.compose.plaintext import issue_text
     from pbtp_mailer.config import load_config
-    from pbtp_mailer.issue import Issue, load_issue
-    from pbtp_mailer.message import MessageTemplate
-    from pbtp_mailer.yamlsource import load_located
+    from pbtp_mailer.issue.model import Issue, load_issue
+    from pbtp_mailer.issue.yamlsource import load_located
     import_ms = (time.perf_counter() - t0) * 1000
 
     config = load_config(ROOT / "pbtp-mailer.toml")

@@ -68,7 +68,7 @@ def child_import(config_path: str) -> None:
 def child(config_path: str, port: int, concurrency: int) -> None:
     """One dispatch, measured from inside (prints one JSON line)."""
     from pbtp_mailer.config import load_config
-    from pbtp_mailer.dispatch import Dispatcher, DispatchOptions, plan_dispatch
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
     from pbtp_mailer.store import Store
 
     env = dict(os.environ, PBTP_MAILER_SECRET=SECRET)
@@ -78,7 +78,7 @@ def child(config_path: str, port: int, concurrency: int) -> None:
                                   concurrency=concurrency)
         plan = plan_dispatch(Path(config_path).parent / "issues" / "2024-03.yaml", config, store,
                              options)
-        size = len(plan.template.render(__import__("pbtp_mailer.build", fromlist=["x"])
+        size = len(plan.template.render(__import__("pbtp_mailer.compose.build", fromlist=["x"])
                                         .sample_personal(config)))
         cpu0, t0 = time.process_time(), time.perf_counter()
         report = Dispatcher(plan, options).run()
@@ -92,7 +92,7 @@ def naive(port: int, n: int, config_path: Path) -> float:
     """mailmerge's design: new connection + EmailMessage per recipient."""
     from pbtp_mailer.compose import compose
     from pbtp_mailer.config import load_config
-    from pbtp_mailer.issue import load_issue
+    from pbtp_mailer.issue.model import load_issue
 
     config = load_config(config_path, environ={"PBTP_MAILER_SECRET": SECRET})
     r = compose(load_issue(config_path.parent / "issues" / "2024-03.yaml"), config, web=False)

@@ -1,3 +1,3 @@
-from .cli import main
+from pbtp_mailer.cli import main
 
 main(prog_name="pbtp-mailer")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from pbtp_mailer.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILENAME",

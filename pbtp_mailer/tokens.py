@@ -24,10 +24,10 @@ from hashlib import sha256
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .errors import TokenError
+from pbtp_mailer.errors import TokenError
 
 if TYPE_CHECKING:
-    from .config import Newsletter
+    from pbtp_mailer.config import Newsletter
 
 __all__ = ["make_token", "read_token", "unsubscribe_urls", "TOKEN_RE", "TOKEN_LENGTH"]
 

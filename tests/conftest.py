@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARCH = ROOT / "issues" / "2024-03.yaml"
-SEED = ROOT.parent / "shared" / "seeds" / "000_25379c8423f0f3f1.txt"
+SEED = ROOT / "tests" / "fixtures" / "seed-2024-03.txt"  # the program's own March 2024 text
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
 
 
@@ -22,7 +22,7 @@ def config():
 
 @pytest.fixture(scope="session")
 def march(config):
-    from pbtp_mailer.issue import load_issue
+    from pbtp_mailer.issue.model import load_issue
 
     return load_issue(MARCH)
 
@@ -37,7 +37,7 @@ def rendition(config, march):
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, config):
     """The March issue built once, as an editor would with `pbtp-mailer build`."""
-    from pbtp_mailer.build import build_issue
+    from pbtp_mailer.compose.build import build_issue
 
     out = tmp_path_factory.mktemp("build")
     return build_issue(MARCH, config, out)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 __all__ = ["main", "AppContext", "pass_app"]
 
@@ -22,7 +22,7 @@ class MailerGroup(click.Group):
     """Turns library errors into one readable line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import MailerError
+        from pbtp_mailer.errors import MailerError
 
         try:
             return super().invoke(ctx)
@@ -52,7 +52,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from . import (
+    from pbtp_mailer.cli import (
         compose_cmds,
         dispatch_cmds,
         editor_cmds,

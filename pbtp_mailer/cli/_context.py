@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from pbtp_mailer.config import Config
 
 
 @dataclass
@@ -19,7 +19,7 @@ class AppContext:
     @property
     def config(self) -> Config:
         if self._config is None:
-            from ..config import load_config
+            from pbtp_mailer.config import load_config
 
             self._config = load_config(self.config_path)
         return self._config

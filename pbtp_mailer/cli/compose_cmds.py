@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 
 @click.command()
@@ -20,7 +20,7 @@ def build(app: AppContext, issue_file: str, out_dir: str) -> None:
     Nothing is written when the issue is invalid: every problem is listed as
     FILE:LINE:COL: field: message, and the exit code is 2.
     """
-    from ..build import build_issue
+    from pbtp_mailer.compose.build import build_issue
 
     result = build_issue(issue_file, app.config, out_dir)
     click.echo(f"Built {result.folder}/")
@@ -43,7 +43,7 @@ def schema(output: Any) -> None:
     """
     import json
 
-    from ..issue import issue_json_schema
+    from pbtp_mailer.issue.model import issue_json_schema
 
     output.write(json.dumps(issue_json_schema(), indent=2, ensure_ascii=False) + "\n")
 

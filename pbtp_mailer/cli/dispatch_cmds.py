@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 
 def _open_store(app: AppContext) -> Any:
-    from ..store import Store
+    from pbtp_mailer.store import Store
 
     return Store.open(app.config)
 
@@ -84,8 +84,8 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     sent, 3 some failed, 4 paused or interrupted, 5 some remain (deferred,
     rate quota, ambiguous), 2 bad input.
     """
-    from ..dispatch import Dispatcher, DispatchOptions, plan_dispatch
-    from ..dispatch import dry_run as do_dry_run
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
+    from pbtp_mailer.dispatch.dispatcher import dry_run as do_dry_run
 
     options = DispatchOptions(list_name=list_name, sender=sender_name, limit=limit, rate=rate,
                               concurrency=concurrency, resend_unknown=resend_unknown,
@@ -155,7 +155,7 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
 def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_name: str | None,
                   sender_name: str | None, cap: int) -> None:
     """Send a [TEST] copy of ISSUE_FILE to reviewers (any address; never recorded)."""
-    from ..testsend import send_review_copies
+    from pbtp_mailer.dispatch.testsend import send_review_copies
 
     addresses = list(to)
     if list_name:
@@ -186,8 +186,8 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
     """Show who got ISSUE_FILE, when, with which Message-ID; failures; ambiguous rows."""
     import json
 
-    from ..issue import load_issue
-    from ..status import format_status, issue_status, recipients_in_state
+    from pbtp_mailer.dispatch.status import format_status, issue_status, recipients_in_state
+    from pbtp_mailer.issue.model import load_issue
 
     issue = load_issue(issue_file)
     with _open_store(app) as store:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 
 @click.command()
@@ -21,7 +21,7 @@ def new(issue_id: str, from_file: str | None, issues_dir: str) -> None:
     piece of content becomes a TODO (which 'check' reports). An existing
     file is never overwritten.
     """
-    from ..newissue import new_issue
+    from pbtp_mailer.issue.new import new_issue
 
     path = new_issue(issue_id, issues_dir, from_file=from_file)
     click.echo(f"Wrote {path}")
@@ -45,7 +45,7 @@ def check(app: AppContext, issue_file: str, strict: bool, as_json: bool, online:
     """
     import json
 
-    from ..check import check_issue
+    from pbtp_mailer.editor.check import check_issue
 
     report = check_issue(issue_file, app.config, online=online)
     if strict:
@@ -73,7 +73,7 @@ def preview(app: AppContext, issue_file: str, port: int) -> None:
     the config rebuilds it and the page reloads itself; a broken file shows
     its errors in the page. Stop with Ctrl+C.
     """
-    from ..web.preview import PreviewServer
+    from pbtp_mailer.editor.preview import PreviewServer
 
     server = PreviewServer(issue_file, port=port, config_path=app.config_path)
     click.echo(f"Previewing {issue_file} at {server.url} (Ctrl+C to stop)")
@@ -103,7 +103,7 @@ def archive(app: AppContext, out_dir: str, include_all: bool, issues_dir: str | 
     the folder can be served from any path. Sent means the delivery ledger
     has at least one 'sent' message of the issue.
     """
-    from ..archive import FEED_NAME, build_archive
+    from pbtp_mailer.editor.archive import FEED_NAME, build_archive
 
     result = build_archive(app.config, out_dir, issues_dir=issues_dir, include_all=include_all)
     for line in result.skipped:

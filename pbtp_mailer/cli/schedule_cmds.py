@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 
 def _now_option(f: Any) -> Any:
@@ -26,7 +26,7 @@ def _issues_option(f: Any) -> Any:
 
 
 def _start(now_text: str | None) -> dt.datetime:
-    from ..schedule import parse_now
+    from pbtp_mailer.schedule.state import parse_now
 
     if now_text is None:
         return dt.datetime.now(dt.UTC)
@@ -55,10 +55,10 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
     invalid issue file). Exit codes: 0 fine, or another run holds the lock
     (a one-line notice); 1 some problem; 2 bad config or options.
     """
-    from ..due import run_due
-    from ..lock import LockBusyError
-    from ..runlog import RunLog
-    from ..schedule import offset_clock
+    from pbtp_mailer.schedule.lock import LockBusyError
+    from pbtp_mailer.schedule.run import run_due
+    from pbtp_mailer.schedule.runlog import RunLog
+    from pbtp_mailer.schedule.state import offset_clock
 
     wall = lambda: dt.datetime.now(dt.UTC)  # noqa: E731
     log = RunLog(log_file, wall)
@@ -99,9 +99,9 @@ def schedule(app: AppContext, issues_dir: str | None, now_text: str | None,
     stale (send time older than dispatch.stale_after_hours and never started:
     cron will not send it). Exit code 2 when an issue file is invalid.
     """
-    from ..crontab import cron_entry, env_file_problems
-    from ..schedule import find_scheduled, format_schedule, schedule_entries
-    from ..store import Store
+    from pbtp_mailer.schedule.crontab import cron_entry, env_file_problems
+    from pbtp_mailer.schedule.state import find_scheduled, format_schedule, schedule_entries
+    from pbtp_mailer.store import Store
 
     config = app.config
     if install_cron:

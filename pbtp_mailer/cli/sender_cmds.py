@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 __all__ = ["COMMANDS", "senders_group"]
 
@@ -25,7 +25,7 @@ def senders_group(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..senders.registry import available_kinds, describe_spec, sender_spec
+    from pbtp_mailer.senders.registry import available_kinds, describe_spec, sender_spec
 
     app: AppContext = ctx.find_object(AppContext)  # type: ignore[assignment]
     config = app.config
@@ -52,8 +52,8 @@ def check_command(app: AppContext, name_or_url: str | None) -> None:
     """
     import os
 
-    from ..errors import ConfigError
-    from ..senders.registry import build_sender, create_sender, parse_sender_url
+    from pbtp_mailer.errors import ConfigError
+    from pbtp_mailer.senders.registry import build_sender, create_sender, parse_sender_url
 
     try:
         config = app.config

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, pass_app
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from pbtp_mailer.store import Store
 
 __all__ = ["COMMANDS"]
 
 
 @contextmanager
 def _open(app: AppContext) -> Iterator[Store]:
-    from ..store import Store
+    from pbtp_mailer.store import Store
 
     store = Store.open(app.config)
     try:
@@ -114,7 +114,7 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
     imported (exit 1); with --strict nothing is imported (exit 2). Addresses
     that unsubscribed, bounced or complained are skipped, never resubscribed.
     """
-    from ..errors import ImportFileError
+    from pbtp_mailer.errors import ImportFileError
 
     with _open(app) as store:
         try:
@@ -161,7 +161,7 @@ def lists_export(app: AppContext, name: str, output: str | None,
 
 
 def _attrs(values: tuple[str, ...]) -> dict[str, str]:
-    from ..store.csvimport import attribute_key
+    from pbtp_mailer.store.csvimport import attribute_key
 
     out = {}
     for item in values:
@@ -293,7 +293,7 @@ def unsubscribe(app: AppContext, email: str | None, list_name: str | None,
 
 
 def _from_mbox(app: AppContext, path: Path) -> None:
-    from ..store.mailto import process_mailbox
+    from pbtp_mailer.store.mailto import process_mailbox
 
     secret = app.config.secret()
     with _open(app) as store:
@@ -324,12 +324,12 @@ def serve(app: AppContext, host: str, port: int, threads: int,
     """Run the one-click unsubscribe endpoint (POST/GET /u/TOKEN) with waitress."""
     import waitress
 
-    from ..web.unsubscribe import make_app
+    from pbtp_mailer.web.app import make_site, site_mounts
 
     config = app.config
-    secret = config.secret()
+    config.secret()  # a missing secret is a clear error before the port is opened
     with _open(app) as store:
-        wsgi = make_app(store, secret, config.newsletter)
+        wsgi = make_site(site_mounts(store, config))
         options: dict[str, object] = {"host": host, "port": port, "threads": threads,
                                       "ident": "pbtp-mailer"}
         if trusted_proxy:

@@ -1,5 +1,11 @@
-"""Composition: an ``Issue`` becomes a ``Rendition`` (HTML + text with slots)."""
+"""Composition: an ``Issue`` becomes a ``Rendition``, then message bytes.
 
-from .pipeline import Rendition, compose, issue_urls
+- ``pipeline``: Jinja2 → MJML → mjml-python → premailer, plus the text part;
+- ``layouts``, ``markdown``, ``text``, ``plaintext``, ``inline``: its stages;
+- ``message``: the ``MessageTemplate`` encoded once, personalised per recipient;
+- ``build``: ``pbtp-mailer build`` (the files of one issue in ``build/``).
+"""
+
+from pbtp_mailer.compose.pipeline import Rendition, compose, issue_urls
 
 __all__ = ["Rendition", "compose", "issue_urls"]

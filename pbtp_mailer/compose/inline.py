@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ComposeError
+from pbtp_mailer.errors import ComposeError
 
 __all__ = ["mjml_to_html", "inline_css", "fix_preheader"]
 

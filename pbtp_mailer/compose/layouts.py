@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from ..errors import ComposeError
+from pbtp_mailer.errors import ComposeError
 
 __all__ = ["SLOT_PREFIX", "SLOT_SUFFIX", "Slots", "layout_dirs", "known_layouts", "render_mjml"]
 

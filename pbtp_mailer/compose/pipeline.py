@@ -15,12 +15,12 @@ from typing import TypeVar
 
 from markupsafe import Markup
 
-from ..config import Config
-from ..errors import ComposeError
-from ..issue import Issue
-from . import inline, markdown
-from .layouts import Slots, find_layout, known_layouts, render_mjml
-from .plaintext import issue_text
+from pbtp_mailer.compose import inline, markdown
+from pbtp_mailer.compose.layouts import Slots, find_layout, known_layouts, render_mjml
+from pbtp_mailer.compose.plaintext import issue_text
+from pbtp_mailer.config import Config
+from pbtp_mailer.errors import ComposeError
+from pbtp_mailer.issue.model import Issue
 
 __all__ = ["Rendition", "compose", "issue_urls"]
 

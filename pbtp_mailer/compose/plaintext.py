@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..config import Newsletter
-from ..issue import Issue
-from . import markdown
-from .layouts import Slots
-from .text import WIDTH, MarkdownText, underline, wrap
+from pbtp_mailer.compose import markdown
+from pbtp_mailer.compose.layouts import Slots
+from pbtp_mailer.compose.text import WIDTH, MarkdownText, underline, wrap
+from pbtp_mailer.config import Newsletter
+from pbtp_mailer.issue.model import Issue
 
 __all__ = ["issue_text"]
 

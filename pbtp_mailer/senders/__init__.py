@@ -7,8 +7,8 @@ package loads no network library: each kind is imported when first built.
 
 from __future__ import annotations
 
-from .base import BaseSender, Outgoing, Sender, SenderSpec, SendResult, Status
-from .registry import available_kinds, create_sender, parse_sender_url, register_kind
+from pbtp_mailer.senders.base import BaseSender, Outgoing, Sender, SenderSpec, SendResult, Status
+from pbtp_mailer.senders.registry import available_kinds, create_sender, parse_sender_url, register_kind
 
 __all__ = [
     "Outgoing",

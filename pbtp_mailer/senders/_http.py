@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import SendPermanentError, SendTransientError
-from ._options import BatchFailure, Options, finish_batch, mask, per_recipient
-from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.errors import SendPermanentError, SendTransientError
+from pbtp_mailer.senders._options import BatchFailure, Options, finish_batch, mask, per_recipient
+from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
 
 if TYPE_CHECKING:
     import httpx

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SendPermanentError
-from .base import Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.errors import ConfigError, SendPermanentError
+from pbtp_mailer.senders.base import Outgoing, SenderSpec, SendResult, Status
 
 __all__ = ["Options", "mask", "per_recipient", "finish_batch", "BatchFailure"]
 

@@ -8,8 +8,8 @@ from email import policy
 from email.parser import BytesHeaderParser
 from typing import IO, Any, ClassVar
 
-from ._options import Options, per_recipient
-from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.senders._options import Options, per_recipient
+from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
 
 __all__ = ["ConsoleSender"]
 

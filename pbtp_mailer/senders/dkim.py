@@ -24,9 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import ConfigError, SendPermanentError
-from ._options import Options
-from .base import Outgoing, Sender, SenderSpec, SendResult
+from pbtp_mailer.errors import ConfigError, SendPermanentError
+from pbtp_mailer.senders._options import Options
+from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec, SendResult
 
 __all__ = ["DKIMSigner", "DKIMSigningSender", "SIGNED_HEADERS", "signed_headers"]
 

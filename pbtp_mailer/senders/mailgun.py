@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, SendPermanentError
-from ._http import HTTPSender, Outcome
-from ._options import per_recipient
-from .base import Outgoing, Status
+from pbtp_mailer.errors import ConfigError, SendPermanentError
+from pbtp_mailer.senders._http import HTTPSender, Outcome
+from pbtp_mailer.senders._options import per_recipient
+from pbtp_mailer.senders.base import Outgoing, Status
 
 __all__ = ["MailgunSender"]
 

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..errors import SendPermanentError, SendTransientError
-from ._options import Options
-from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.errors import SendPermanentError, SendTransientError
+from pbtp_mailer.senders._options import Options
+from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
 
 __all__ = ["MemorySender"]
 

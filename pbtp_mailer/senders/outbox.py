@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from ..errors import SendPermanentError, SendTransientError
-from ._options import BatchFailure, Options, finish_batch, per_recipient
-from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.errors import SendPermanentError, SendTransientError
+from pbtp_mailer.senders._options import BatchFailure, Options, finish_batch, per_recipient
+from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
 
 __all__ = ["OutboxSender", "DEFAULT_PATH"]
 

@@ -16,11 +16,11 @@ import base64
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..errors import SendPermanentError
-from ._http import HTTPSender, Outcome
-from ._mime import split_message
-from ._options import per_recipient
-from .base import Outgoing, Status
+from pbtp_mailer.errors import SendPermanentError
+from pbtp_mailer.senders._http import HTTPSender, Outcome
+from pbtp_mailer.senders._mime import split_message
+from pbtp_mailer.senders._options import per_recipient
+from pbtp_mailer.senders.base import Outgoing, Status
 
 __all__ = ["PostmarkSender", "MAX_BATCH", "MAX_RECIPIENTS"]
 

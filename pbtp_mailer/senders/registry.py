@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import ConfigError, UnknownSenderError
-from .base import Sender, SenderSpec
+from pbtp_mailer.errors import ConfigError, UnknownSenderError
+from pbtp_mailer.senders.base import Sender, SenderSpec
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from pbtp_mailer.config import Config
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -232,7 +232,7 @@ def build_sender(spec: SenderSpec, *, concurrency: int | None = None) -> Sender:
     factory = getattr(cls, "from_spec", cls)
     sender: Sender = factory(spec)
     if spec.options.get("dkim_key_file") or spec.options.get("dkim_ed25519_key_file"):
-        from .dkim import DKIMSigningSender
+        from pbtp_mailer.senders.dkim import DKIMSigningSender
 
         sender = DKIMSigningSender.from_spec(sender, spec)
     return sender

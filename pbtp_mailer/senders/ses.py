@@ -18,10 +18,10 @@ import base64
 import json
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, SendPermanentError, SendTransientError
-from ._http import HTTPSender, Outcome, retry_after_seconds
-from ._options import per_recipient
-from .base import Outgoing, Status
+from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
+from pbtp_mailer.senders._http import HTTPSender, Outcome, retry_after_seconds
+from pbtp_mailer.senders._options import per_recipient
+from pbtp_mailer.senders.base import Outgoing, Status
 
 __all__ = ["SESSender", "MAX_RECIPIENTS"]
 

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 from time import monotonic
 from typing import ClassVar
 
-from ..errors import ConfigError, SendPermanentError, SendTransientError
-from ._options import BatchFailure, Options, finish_batch, per_recipient
-from .base import BaseSender, Outgoing, SenderSpec, SendResult, Status
-from .smtp_client import (
+from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
+from pbtp_mailer.senders._options import BatchFailure, Options, finish_batch, per_recipient
+from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.senders.smtp_client import (
     ConnectionLost,
     EnvelopeRefused,
     Reply,
@@ -40,7 +40,7 @@ from .smtp_client import (
     TLSMode,
     parse_queue_id,
 )
-from .smtp_engine import Engine, Job
+from pbtp_mailer.senders.smtp_engine import Engine, Job
 
 __all__ = ["SMTPSender", "is_loopback"]
 

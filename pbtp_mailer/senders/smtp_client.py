@@ -26,10 +26,10 @@ import ssl
 from collections.abc import Sequence
 from time import monotonic
 
-from ..errors import SendPermanentError, SendTransientError
-from .smtp_engine import Expired, Job
-from .smtp_stream import SMTPStream
-from .smtp_wire import (
+from pbtp_mailer.errors import SendPermanentError, SendTransientError
+from pbtp_mailer.senders.smtp_engine import Expired, Job
+from pbtp_mailer.senders.smtp_stream import SMTPStream
+from pbtp_mailer.senders.smtp_wire import (
     ConnectionLost,
     EnvelopeRefused,
     Reply,

@@ -15,9 +15,9 @@ import os
 import socket
 import ssl
 
-from ._options import mask
-from .smtp_engine import READ, WRITE, Job
-from .smtp_wire import ConnectionLost, Reply, ReplyReader
+from pbtp_mailer.senders._options import mask
+from pbtp_mailer.senders.smtp_engine import READ, WRITE, Job
+from pbtp_mailer.senders.smtp_wire import ConnectionLost, Reply, ReplyReader
 
 __all__ = ["SMTPStream"]
 

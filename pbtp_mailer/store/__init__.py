@@ -18,13 +18,13 @@ from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import Engine, MetaData, select
 
-from ..errors import StoreError
-from . import subscribers as _subs
-from . import suppression as _sup
-from .db import open_engine, write_transaction
-from .migrations import migrate
-from .schema import memberships, metadata, subscribers, suppressions
-from .subscribers import (
+from pbtp_mailer.errors import StoreError
+from pbtp_mailer.store import subscribers as _subs
+from pbtp_mailer.store import suppression as _sup
+from pbtp_mailer.store.db import open_engine, write_transaction
+from pbtp_mailer.store.migrations import migrate
+from pbtp_mailer.store.schema import memberships, metadata, subscribers, suppressions
+from pbtp_mailer.store.subscribers import (
     InvalidAddress,
     ListCounts,
     MailingList,
@@ -34,9 +34,9 @@ from .subscribers import (
 )
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from .csvimport import ImportReport
-    from .suppression import SuppressReport
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.store.csvimport import ImportReport
+    from pbtp_mailer.store.suppression import SuppressReport
 
 __all__ = [
     "Store",
@@ -206,7 +206,7 @@ class Store:
         The membership itself may be gone (``subscribers remove``): an
         unsubscribe is still honoured then, so a later import skips the address.
         """
-        from .schema import lists
+        from pbtp_mailer.store.schema import lists
 
         q = (
             select(subscribers.c.email, lists.c.id, lists.c.name, lists.c.description)
@@ -239,11 +239,11 @@ class Store:
 
     def import_csv(self, list_name: str, path: str | Path, *, dry_run: bool = False,
                    strict: bool = False) -> ImportReport:
-        from .csvimport import import_csv
+        from pbtp_mailer.store.csvimport import import_csv
 
         return import_csv(self, list_name, Path(path), dry_run=dry_run, strict=strict)
 
     def export_csv(self, list_name: str, out: IO[str], *, for_spreadsheet: bool = False) -> int:
-        from .csvimport import export_csv
+        from pbtp_mailer.store.csvimport import export_csv
 
         return export_csv(self, list_name, out, for_spreadsheet=for_spreadsheet)

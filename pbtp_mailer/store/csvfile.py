@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from ..errors import ImportFileError, Problem
+from pbtp_mailer.errors import ImportFileError, Problem
 
 __all__ = ["CsvTable", "read_table", "file_error", "MAX_LINE_BYTES", "MAX_FIELD_CHARS"]
 

@@ -28,14 +28,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, update
 
-from ..errors import ImportFileError, Problem
-from .csvfile import read_table
-from .db import bulk_insert, in_chunk_size, key_in
-from .schema import memberships, status_history, subscribers, suppressions
-from .subscribers import InvalidAddress, check_text, normalize_email
+from pbtp_mailer.errors import ImportFileError, Problem
+from pbtp_mailer.store.csvfile import read_table
+from pbtp_mailer.store.db import bulk_insert, in_chunk_size, key_in
+from pbtp_mailer.store.schema import memberships, status_history, subscribers, suppressions
+from pbtp_mailer.store.subscribers import InvalidAddress, check_text, normalize_email
 
 if TYPE_CHECKING:
-    from . import Store
+    from pbtp_mailer.store import Store
 
 __all__ = ["ImportReport", "SkippedRow", "import_csv", "export_csv", "attribute_key"]
 

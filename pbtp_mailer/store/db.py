@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from ..errors import StoreError
+from pbtp_mailer.errors import StoreError
 
 __all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore", "bulk_insert",
            "in_chunk_size", "key_in"]

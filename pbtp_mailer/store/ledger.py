@@ -21,15 +21,15 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, func, literal, select, update
 
-from ..errors import ContentChangedError
-from . import ledger_sql as _q
-from . import runners as runners_mod
-from . import suppression as _sup
-from .db import insert_ignore, write_transaction
-from .ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage
-from .runners import new_owner
-from .schema import memberships, subscribers, suppressions
-from .subscribers import MailingList
+from pbtp_mailer.errors import ContentChangedError
+from pbtp_mailer.store import ledger_sql as _q
+from pbtp_mailer.store import runners as runners_mod
+from pbtp_mailer.store import suppression as _sup
+from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage
+from pbtp_mailer.store.runners import new_owner
+from pbtp_mailer.store.schema import memberships, subscribers, suppressions
+from pbtp_mailer.store.subscribers import MailingList
 
 __all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_owner"]
 
@@ -291,7 +291,7 @@ class Ledger:
 
     def _count_usage(self, conn: Connection, sender: str, windows: dict[str, int], n: int,
                      now: dt.datetime) -> None:
-        from ..ratelimit import window_start
+        from pbtp_mailer.dispatch.ratelimit import window_start
 
         for window in windows:
             start = window_start(now, window)
@@ -310,7 +310,7 @@ class Ledger:
                     count=rate_usage.c.count + n))
 
     def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
-        from ..ratelimit import window_start
+        from pbtp_mailer.dispatch.ratelimit import window_start
 
         now = self.clock()
         out = {}

@@ -28,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from .schema import metadata
+from pbtp_mailer.store.schema import metadata
 
 __all__ = ["dispatches", "deliveries", "runners", "rate_usage", "DELIVERY_STATES"]
 

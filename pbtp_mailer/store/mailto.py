@@ -20,11 +20,11 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import StoreError, TokenError
-from ..tokens import read_token
+from pbtp_mailer.errors import StoreError, TokenError
+from pbtp_mailer.tokens import read_token
 
 if TYPE_CHECKING:
-    from . import Store
+    from pbtp_mailer.store import Store
 
 __all__ = ["MailtoReport", "process_mailbox", "token_from_subject"]
 

@@ -34,11 +34,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StoreError
-from . import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
-from . import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
-from . import schema
-from .db import write_transaction
+from pbtp_mailer.errors import StoreError
+from pbtp_mailer.store import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
+from pbtp_mailer.store import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
+from pbtp_mailer.store import schema
+from pbtp_mailer.store.db import write_transaction
 
 __all__ = [
     "Migration",

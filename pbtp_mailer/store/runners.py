@@ -15,8 +15,8 @@ import socket
 
 from sqlalchemy import Connection, Engine, select
 
-from .db import write_transaction
-from .ledger_schema import runners
+from pbtp_mailer.store.db import write_transaction
+from pbtp_mailer.store.ledger_schema import runners
 
 __all__ = ["DEAD_AFTER", "new_owner", "register", "unregister", "beat", "live_owners",
            "pid_alive"]

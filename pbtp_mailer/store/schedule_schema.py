@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, String, Table
 
-from .schema import metadata
+from pbtp_mailer.store.schema import metadata
 
 __all__ = ["schedule_seen"]
 

@@ -16,8 +16,8 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, and_, case, delete, func, select, update
 
-from ..errors import StoreError, UnknownListError
-from .schema import lists, memberships, status_history, subscribers, suppressions
+from pbtp_mailer.errors import StoreError, UnknownListError
+from pbtp_mailer.store.schema import lists, memberships, status_history, subscribers, suppressions
 
 __all__ = [
     "InvalidAddress",

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, literal, select, union_all, update
 
-from ..errors import Problem, StoreError
-from .csvfile import read_table
-from .db import bulk_insert, in_chunk_size, key_in
-from .schema import (
+from pbtp_mailer.errors import Problem, StoreError
+from pbtp_mailer.store.csvfile import read_table
+from pbtp_mailer.store.db import bulk_insert, in_chunk_size, key_in
+from pbtp_mailer.store.schema import (
     SUPPRESSION_REASONS,
     lists,
     memberships,
@@ -28,7 +28,7 @@ from .schema import (
     subscribers,
     suppressions,
 )
-from .subscribers import (
+from pbtp_mailer.store.subscribers import (
     InvalidAddress,
     email_key,
     ensure_subscriber,

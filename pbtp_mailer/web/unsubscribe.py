@@ -26,12 +26,12 @@ from urllib.parse import parse_qs
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StoreError, TokenError
-from ..tokens import read_token
+from pbtp_mailer.errors import StoreError, TokenError
+from pbtp_mailer.tokens import read_token
 
 if TYPE_CHECKING:
-    from ..config import Newsletter
-    from ..store import Store
+    from pbtp_mailer.config import Newsletter
+    from pbtp_mailer.store import Store
 
 __all__ = ["make_app", "is_one_click_body", "MAX_BODY"]
 

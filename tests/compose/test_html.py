@@ -8,7 +8,7 @@ import lxml.html
 import pytest
 
 from pbtp_mailer.compose.layouts import SLOT_PREFIX
-from pbtp_mailer.htmlcheck import heading_levels, heading_problems, style_of, text_contrasts
+from pbtp_mailer.editor.htmlcheck import heading_levels, heading_problems, style_of, text_contrasts
 
 
 @pytest.fixture(scope="module")

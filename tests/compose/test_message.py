@@ -11,8 +11,8 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from pbtp_mailer.compose.message import MessageTemplate, Personal, check_header_value
 from pbtp_mailer.errors import HeaderError
-from pbtp_mailer.message import MessageTemplate, Personal, check_header_value
 
 TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
 

@@ -60,13 +60,13 @@ class World:
         return emails
 
     def plan(self, store, **options):
-        from pbtp_mailer.dispatch import DispatchOptions, plan_dispatch
+        from pbtp_mailer.dispatch.dispatcher import DispatchOptions, plan_dispatch
 
         opts = DispatchOptions(**{"list_name": "members", **options})
         return plan_dispatch(self.issue, self.config, store, opts), opts
 
     def run(self, store, sender=None, **options):
-        from pbtp_mailer.dispatch import Dispatcher
+        from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
         plan, opts = self.plan(store, **options)
         return Dispatcher(plan, opts, sender=sender).run()

@@ -117,7 +117,7 @@ def test_transient_gives_up_after_max_attempts(world, memory_sender):
     always = memory_sender(fail={"member00001@example.com": [451, "4.3.0 try later"]})
     report = world.run(store, sender=always)  # in-run retries every ~10-50 ms
     assert report.counts["failed"] == 1 and report.exit_code == 3
-    from pbtp_mailer.status import recipients_in_state
+    from pbtp_mailer.dispatch.status import recipients_in_state
 
     (row,) = recipients_in_state(store, "2024-03", "failed")
     assert row["attempts"] == 6 and row["last_text"].startswith("gave up after 6 attempts")
@@ -140,7 +140,7 @@ def test_server_down_at_start_pauses_with_one_error(world, memory_sender):
     store = world.store()
     with pytest.raises(DispatchPausedError, match="paused: memory: connection refused"):
         world.run(store, sender=memory_sender(down=True))
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.status import issue_status
 
     assert issue_status(store, "2024-03")[0].counts["pending"] == 20
 
@@ -157,14 +157,14 @@ def test_server_going_down_pauses_after_consecutive_failures(world, memory_sende
         raise SendTransientError("smtp.example.org:587: connection refused")
 
     down.send = refuse
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     plan, opts = world.plan(store)
     with pytest.raises(DispatchPausedError, match="paused: 30 consecutive failures; last: "
                                                   "smtp.example.org:587: connection refused"):
         Dispatcher(plan, opts, sender=down, sleep=slept.append).run()
     assert len(slept) == 3  # backs off between refused batches, then gives up
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.status import issue_status
 
     (st,) = issue_status(store, "2024-03")
     assert st.state == "paused" and st.counts["pending"] == 200 and st.counts["sent"] == 0
@@ -180,7 +180,7 @@ def test_wrong_credentials_pause_at_once(world, memory_sender):
     with pytest.raises(DispatchPausedError) as exc:
         world.run(store, sender=bad)
     assert "auth" in str(exc.value).lower()
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.status import issue_status
 
     assert issue_status(store, "2024-03")[0].counts["pending"] == 50
 
@@ -228,8 +228,8 @@ def test_header_injection_in_subscriber_name_fails_that_row_only(world, memory_s
 
 
 def test_dry_run_touches_nothing(world):
-    from pbtp_mailer.dispatch import dry_run
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.dispatcher import dry_run
+    from pbtp_mailer.dispatch.status import issue_status
 
     world.make_list(25)
     store = world.store()
@@ -242,7 +242,7 @@ def test_dry_run_touches_nothing(world):
 
 
 def test_rerun_keeps_the_finish_time(world, memory_sender):
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.status import issue_status
 
     world.make_list(3)
     store = world.store()
@@ -250,7 +250,7 @@ def test_rerun_keeps_the_finish_time(world, memory_sender):
     (first,) = issue_status(store, "2024-03")
     import datetime as dt
 
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     plan, opts = world.plan(store)
@@ -274,7 +274,7 @@ def _dead_sending(store, n: int) -> list[str]:
 
 
 def test_ambiguous_rows_reported_and_resent_only_on_request(world, memory_sender):
-    from pbtp_mailer.status import issue_status
+    from pbtp_mailer.dispatch.status import issue_status
 
     world.make_list(10)
     store = world.store()
@@ -298,7 +298,7 @@ def test_ambiguous_rows_reported_and_resent_only_on_request(world, memory_sender
 def test_transient_gives_up_after_max_age(world, memory_sender):
     import datetime as dt
 
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     world.make_list(2)
     store = world.store()
@@ -330,7 +330,7 @@ def test_permanent_failure_suppression_policy_can_be_off(tmp_path, memory_sender
 def test_daily_quota_persists_across_runs(world, memory_sender):
     import datetime as dt
 
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     cfg = world.root / "pbtp-mailer.toml"
     cfg.write_text(cfg.read_text(encoding="utf-8")
@@ -355,7 +355,7 @@ def test_daily_quota_persists_across_runs(world, memory_sender):
     ("evil-example.org", "example.org", False),
 ])
 def test_dkim_domain_alignment(a, b, aligned):
-    from pbtp_mailer.plan import domains_align
+    from pbtp_mailer.dispatch.plan import domains_align
 
     assert domains_align(a, b) is aligned
 

@@ -28,7 +28,7 @@ def test_dispatched_copies_are_dkim_signed_and_verify(world):
     world.make_list(4)
     store = world.store()
     MemorySender.reset()
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     plan, opts = world.plan(store, sender="signed")
     report = Dispatcher(plan, opts).run()

@@ -68,7 +68,7 @@ def test_kill_minus_9_trials_then_resume(world):
 
 def test_faults_every_deliverable_recipient_once(world):
     """10% 421/451, 2% 550, 1% connections dropped mid-DATA."""
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     emails = world.make_list(600)
     with FakeSMTPServer(seed=7) as server:
@@ -95,7 +95,7 @@ def test_faults_every_deliverable_recipient_once(world):
     ml = store.get_list("members")
     for e in failed:
         assert store.is_suppressed(e, ml.id), e
-    from pbtp_mailer.status import recipients_in_state
+    from pbtp_mailer.dispatch.status import recipients_in_state
 
     assert {r["last_code"] for r in recipients_in_state(store, "2024-03", "failed")} == {550}
     assert attempts > len(emails) + 40  # faults really happened and were retried
@@ -118,7 +118,7 @@ def test_two_dispatchers_at_once_never_double_send(world):
 
 
 def test_rate_limit_50_per_second(world):
-    from pbtp_mailer.dispatch import Dispatcher
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     world.make_list(700)
     with FakeSMTPServer() as server:

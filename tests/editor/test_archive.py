@@ -35,7 +35,7 @@ def second_issue(project: Path) -> None:
 def send_march(project: Path) -> dt.datetime:
     """Send the March issue to two subscribers through the memory sender."""
     from pbtp_mailer.config import load_config
-    from pbtp_mailer.dispatch import Dispatcher, DispatchOptions, plan_dispatch
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
     from pbtp_mailer.senders.memory import MemorySender
     from pbtp_mailer.store import Store
 
@@ -175,7 +175,7 @@ def test_invalid_issue_is_left_out_with_a_warning(project):
 @pytest.mark.parametrize("archive_url",
                          ["https://pbtp.example.org/news", "https://x.example.org/a/b/"])
 def test_relative_rewrite_handles_any_archive_url(archive_url):
-    from pbtp_mailer.archive import _relative
+    from pbtp_mailer.editor.archive import _relative
 
     base = archive_url.rstrip("/") + "/"
     html = (f'<a href="{base}">all</a><a href="{base}2024-03/">this</a>'

@@ -42,7 +42,7 @@ def page(browser):
 
 @pytest.fixture()
 def preview(project):
-    from pbtp_mailer.web.preview import PreviewServer
+    from pbtp_mailer.editor.preview import PreviewServer
 
     server = PreviewServer("issues/2024-03.yaml", port=0).start()
     yield server

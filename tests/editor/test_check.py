@@ -35,7 +35,7 @@ def test_corpus_case_gives_exact_output(case, real_project):
 
 
 def test_corpus_covers_every_code_but_online_and_config():
-    from pbtp_mailer.check import CODES
+    from pbtp_mailer.editor.check import CODES
 
     seen = set()
     for case in CASES:
@@ -100,7 +100,7 @@ def test_missing_file_is_an_error_finding(real_project):
 
 
 def test_html_over_budget(real_project, real_config):
-    from pbtp_mailer.check import check_issue
+    from pbtp_mailer.editor.check import check_issue
 
     para = "Procedure-based therapy trial results for local disease, in detail. " * 30
     body = "\n\n".join([para] * 50)
@@ -119,10 +119,10 @@ def test_html_over_budget(real_project, real_config):
 def test_schedule_in_the_past(real_project, real_config, monkeypatch, own_rule):
     import sys
 
-    from pbtp_mailer.check import check_issue
+    from pbtp_mailer.editor.check import check_issue
 
     if own_rule:  # as before pbtp_mailer/schedule.py existed
-        monkeypatch.setitem(sys.modules, "pbtp_mailer.schedule", None)
+        monkeypatch.setitem(sys.modules, "pbtp_mailer.schedule.state", None)
     path = real_project / "issues" / "sched.yaml"
     shutil.copy(HERE / "schedule-past.yaml", path)
     before = dt.datetime(2020, 1, 7, 14, 0, tzinfo=dt.UTC)  # 08:00 in Chicago
@@ -135,7 +135,7 @@ def test_schedule_in_the_past(real_project, real_config, monkeypatch, own_rule):
 
 
 def test_config_placeholders_name_the_config_line(config):
-    from pbtp_mailer.check import config_placeholders
+    from pbtp_mailer.editor.check import config_placeholders
 
     found = {f.message.split(":")[0]: f.place.rsplit(":", 1)[1]
              for f in config_placeholders(config)}
@@ -155,7 +155,7 @@ class _Links(BaseHTTPRequestHandler):
 
 
 def test_online_link_check_against_a_local_server(real_project, real_config):
-    from pbtp_mailer.check import check_issue
+    from pbtp_mailer.editor.check import check_issue
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Links)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
@@ -169,7 +169,7 @@ def test_online_link_check_against_a_local_server(real_project, real_config):
         path.write_text(text, encoding="utf-8")
         offline = check_issue(path, real_config)
         assert {f.code for f in offline.findings} == {"link-http"}
-        from pbtp_mailer.check import fetch_urls
+        from pbtp_mailer.editor.check import fetch_urls
 
         def local_only(urls):  # the real checker, kept off the internet
             return fetch_urls([u for u in urls if u.startswith(base)], timeout=5)
@@ -185,7 +185,7 @@ def test_online_link_check_against_a_local_server(real_project, real_config):
 
 
 def test_online_uses_injected_fetch(real_project, real_config):
-    from pbtp_mailer.check import check_issue
+    from pbtp_mailer.editor.check import check_issue
 
     shutil.copy(HERE / "issues" / "01-clean.yaml", real_project / "issues")
     seen = []

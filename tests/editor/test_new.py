@@ -14,7 +14,7 @@ def run(*args: str):
 
 
 def test_new_from_template_is_a_valid_issue_full_of_todos(project):
-    from pbtp_mailer.issue import load_issue
+    from pbtp_mailer.issue.model import load_issue
 
     result = run("new", "2024-04")
     assert result.exit_code == 0, result.output
@@ -43,7 +43,7 @@ def test_new_points_at_docs_schema_when_the_project_has_it(project):
 
 
 def test_new_from_previous_keeps_structure_and_clears_content(project):
-    from pbtp_mailer.issue import load_issue
+    from pbtp_mailer.issue.model import load_issue
 
     result = run("new", "2024-04", "--from", "issues/2024-03.yaml")
     assert result.exit_code == 0, result.output

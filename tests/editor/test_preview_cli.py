@@ -52,7 +52,7 @@ def test_preview_port_in_use_is_one_error_line(project):
 
 
 def test_preview_of_a_broken_issue_starts_and_shows_the_error(project):
-    from pbtp_mailer.web.preview import PreviewServer, page
+    from pbtp_mailer.editor.preview import PreviewServer, page
 
     (project / "issues" / "bad.yaml").write_text("id: 2024-04\n", encoding="utf-8")
     with PreviewServer("issues/bad.yaml", port=0) as server:

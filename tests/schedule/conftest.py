@@ -39,9 +39,9 @@ class ScheduleWorld(World):
 
     def due(self, now: dt.datetime | str, sender=None, log=None, **kw):
         """One dispatch-due run at ``now`` (time frozen but for the retry sleeps)."""
-        from pbtp_mailer.due import run_due
-        from pbtp_mailer.runlog import RunLog
-        from pbtp_mailer.schedule import offset_clock
+        from pbtp_mailer.schedule.run import run_due
+        from pbtp_mailer.schedule.runlog import RunLog
+        from pbtp_mailer.schedule.state import offset_clock
 
         start = utc(now) if isinstance(now, str) else now
         ticks = [0.0]

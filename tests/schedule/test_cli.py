@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from pbtp_mailer.cli import main
-from pbtp_mailer.due import LOCK_FILE
-from pbtp_mailer.lock import RunLock
+from pbtp_mailer.schedule.lock import RunLock
+from pbtp_mailer.schedule.run import LOCK_FILE
 from tests.conftest import TEST_SECRET
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ( issue=\S+)?( list=\S+)? event=[a-z-]+"
@@ -149,7 +149,7 @@ def test_install_cron_prints_absolute_entry(sworld, cli):
 
 def test_cron_entry_quotes_and_escapes(sworld):
     from pbtp_mailer.config import load_config
-    from pbtp_mailer.crontab import cron_entry
+    from pbtp_mailer.schedule.crontab import cron_entry
 
     odd = sworld.root / "a b%c"
     odd.mkdir()

@@ -25,7 +25,7 @@ def test_commands_and_options_are_documented():
 
 def test_documented_crontab_line_is_what_install_cron_prints():
     from pbtp_mailer.config import config_from_dict
-    from pbtp_mailer.crontab import cron_entry
+    from pbtp_mailer.schedule.crontab import cron_entry
 
     raw = tomllib.loads((ROOT / "pbtp-mailer.toml").read_text(encoding="utf-8"))
     config = config_from_dict(raw, Path("/srv/pbtp/pbtp-mailer.toml"), {})

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pbtp_mailer.due import LOCK_FILE
-from pbtp_mailer.lock import LockBusyError, RunLock
+from pbtp_mailer.schedule.lock import LockBusyError, RunLock
+from pbtp_mailer.schedule.run import LOCK_FILE
 from pbtp_mailer.senders.memory import MemorySender
 from tests.schedule.conftest import ScheduleWorld, utc
 
@@ -224,7 +224,7 @@ def test_pause_for_failing_recipients_is_held_for_a_person(sworld):
     assert second.problems[0].endswith(
         f"; not resumed by cron: fix the cause, then resume with pbtp-mailer send {path} "
         "--list members")
-    from pbtp_mailer.schedule import find_scheduled, format_schedule, schedule_entries
+    from pbtp_mailer.schedule.state import find_scheduled, format_schedule, schedule_entries
 
     items, _ = find_scheduled(sworld.root / "issues", sworld.config)
     entries = schedule_entries(items, sworld.store(), sworld.config, AT)
@@ -260,11 +260,11 @@ def test_a_resume_with_nothing_to_do_logs_nothing(tmp_path):
 
 
 def test_stop_between_dispatches_is_one_line(sworld, memory):
-    from pbtp_mailer.due import DueRunner
+    from pbtp_mailer.schedule.run import DueRunner
 
     sworld.make_list(3)
     sworld.schedule(SEND_AT, issue_id="2026-03")
-    from pbtp_mailer.runlog import RunLog
+    from pbtp_mailer.schedule.runlog import RunLog
 
     store = sworld.store()
     runner = DueRunner(sworld.config, store, sworld.root / "issues", clock=lambda: AT,

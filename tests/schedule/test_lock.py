@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pbtp_mailer.lock import LockBusyError, RunLock
+from pbtp_mailer.schedule.lock import LockBusyError, RunLock
 
 
 def test_second_holder_is_refused_with_the_holders_note(tmp_path):
@@ -28,7 +28,7 @@ def test_second_holder_is_refused_with_the_holders_note(tmp_path):
 
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     path = tmp_path / "x.lock"
-    code = ("import sys, time; from pbtp_mailer.lock import RunLock; "
+    code = ("import sys, time; from pbtp_mailer.schedule.lock import RunLock; "
             f"RunLock({str(path)!r}).acquire(); print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

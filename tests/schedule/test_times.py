@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from pbtp_mailer.errors import IssueError
-from pbtp_mailer.issue import load_issue
-from pbtp_mailer.schedule import (
+from pbtp_mailer.issue.model import load_issue
+from pbtp_mailer.schedule.state import (
     find_scheduled,
     parse_now,
     resolve_send_at,

@@ -10,8 +10,7 @@ import pytest
 
 from pbtp_mailer.errors import SendPermanentError, SendTransientError
 from pbtp_mailer.senders.base import Sender, Status
-
-from .conftest import Harness, outgoing
+from tests.senders.conftest import Harness, outgoing
 
 
 def _send_all(sender: Sender, messages: list) -> list:

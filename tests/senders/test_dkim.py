@@ -14,8 +14,7 @@ from pbtp_mailer.senders.base import SenderSpec
 from pbtp_mailer.senders.dkim import DKIMSigner, DKIMSigningSender, signed_headers
 from pbtp_mailer.senders.memory import MemorySender
 from pbtp_mailer.senders.registry import build_sender
-
-from .conftest import make_message, outgoing
+from tests.senders.conftest import make_message, outgoing
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientErr
 from pbtp_mailer.senders._http import retry_after_seconds
 from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec, Status
 from pbtp_mailer.senders.registry import build_sender
+from tests.senders.conftest import API_SECRET, FROM, make_message, outgoing
 from tests.support.httpfake import SES_ACCESS_KEY, FakeAPI
-
-from .conftest import API_SECRET, FROM, make_message, outgoing
 
 ENV = {"POSTMARK_SERVER_TOKEN": API_SECRET, "SENDGRID_API_KEY": API_SECRET,
        "MAILGUN_API_KEY": API_SECRET, "AWS_SECRET_ACCESS_KEY": API_SECRET,

@@ -16,10 +16,9 @@ import pytest
 from pbtp_mailer.errors import SendPermanentError
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender
+from tests.senders.conftest import FROM, make_message
 from tests.support.certs import make_cert
 from tests.support.postfix import DOMAIN, PostfixServer, postfix_unavailable
-
-from .conftest import FROM, make_message
 
 pytestmark = [
     pytest.mark.slow,

@@ -22,8 +22,7 @@ from pbtp_mailer.senders.console import ConsoleSender
 from pbtp_mailer.senders.memory import MemorySender
 from pbtp_mailer.senders.outbox import OutboxSender
 from pbtp_mailer.senders.smtp import SMTPSender
-
-from .conftest import make_config
+from tests.senders.conftest import make_config
 
 
 def test_every_shipped_kind_is_available() -> None:

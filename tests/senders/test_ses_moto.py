@@ -13,8 +13,7 @@ import pytest
 
 from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.registry import build_sender
-
-from .conftest import make_message
+from tests.senders.conftest import make_message
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
 boto3 = pytest.importorskip("boto3")

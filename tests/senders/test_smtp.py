@@ -16,10 +16,9 @@ from pbtp_mailer.senders.base import Outgoing, SenderSpec, Status
 from pbtp_mailer.senders.smtp import SMTPSender, is_loopback
 from pbtp_mailer.senders.smtp_client import dot_stuff, parse_queue_id
 from pbtp_mailer.senders.smtp_wire import Reply, ReplyReader, stuffed
+from tests.senders.conftest import FROM, SMTP_PASSWORD, SMTP_USER, make_message, outgoing
 from tests.support.certs import make_cert
 from tests.support.smtpd import FakeSMTPServer
-
-from .conftest import FROM, SMTP_PASSWORD, SMTP_USER, make_message, outgoing
 
 
 def smtp(server: FakeSMTPServer, environ: dict[str, str] | None = None,

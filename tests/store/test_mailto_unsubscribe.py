@@ -7,8 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from pbtp_mailer.tokens import make_token
-
-from .conftest import SECRET
+from tests.store.conftest import SECRET
 
 
 def message(sender: str, subject: str) -> EmailMessage:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.store.conftest import CONFIG, SECRET
-
-from .conftest import Served
+from tests.web.conftest import Served
 
 pytestmark = pytest.mark.slow
 

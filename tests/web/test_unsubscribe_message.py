@@ -13,7 +13,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def test_message_links_unsubscribe(rendition, served, store, web_config) -> None:
-    from pbtp_mailer.message import MessageTemplate, Personal
+    from pbtp_mailer.compose.message import MessageTemplate, Personal
 
     nl = web_config.newsletter
     ml = store.create_list("news")

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import IssueError, MailerError, Problem
-from .yamlsource import load_located
+from pbtp_mailer.errors import IssueError, MailerError, Problem
+from pbtp_mailer.issue.yamlsource import load_located
 
 __all__ = ["new_issue", "issue_template"]
 
@@ -162,7 +162,7 @@ def _schema_ref(folder: Path) -> str:
         return f"../docs/{SCHEMA_NAME}"
     local = folder / SCHEMA_NAME
     if not local.exists():
-        from .issue import issue_json_schema
+        from pbtp_mailer.issue.model import issue_json_schema
 
         folder.mkdir(parents=True, exist_ok=True)
         local.write_text(json.dumps(issue_json_schema(), indent=2, ensure_ascii=False) + "\n",

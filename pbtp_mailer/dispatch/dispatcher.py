@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
-from .plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
-from .ratelimit import RATE_KEYS, TokenBucket
+from pbtp_mailer.dispatch.plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
+from pbtp_mailer.dispatch.ratelimit import RATE_KEYS, TokenBucket
+from pbtp_mailer.errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
 
 if TYPE_CHECKING:
-    from .senders.base import Sender, SendResult
-    from .store.ledger import Claimed, DispatchInfo, Ledger, Outcome
+    from pbtp_mailer.senders.base import Sender, SendResult
+    from pbtp_mailer.store.ledger import Claimed, DispatchInfo, Ledger, Outcome
 
 __all__ = ["DispatchOptions", "DispatchReport", "Plan", "Dispatcher", "plan_dispatch",
            "dry_run", "DryRun", "Personaliser",
@@ -94,7 +94,7 @@ class Dispatcher:
                  monotonic: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None,
                  on_progress: Callable[[DispatchReport], None] | None = None) -> None:
-        from .store.ledger import Ledger, new_owner
+        from pbtp_mailer.store.ledger import Ledger, new_owner
 
         self.plan = plan
         self.options = options
@@ -118,8 +118,8 @@ class Dispatcher:
     def _build_sender(self) -> Sender:
         if self._sender is not None:
             return self._sender
-        from .senders.base import SenderSpec
-        from .senders.registry import build_sender, sender_spec
+        from pbtp_mailer.senders.base import SenderSpec
+        from pbtp_mailer.senders.registry import build_sender, sender_spec
 
         spec = sender_spec(self.options.sender, self.config)
         options = {k: v for k, v in spec.options.items() if k not in RATE_KEYS}
@@ -137,8 +137,8 @@ class Dispatcher:
         return delay
 
     def _decide(self, c: Claimed, r: SendResult, now: dt.datetime) -> Outcome:
-        from .senders.base import Status
-        from .store.ledger import Outcome
+        from pbtp_mailer.senders.base import Status
+        from pbtp_mailer.store.ledger import Outcome
 
         if r.status is Status.ACCEPTED:
             return Outcome(c.id, "sent", r.code, r.text, r.provider_id)
@@ -266,8 +266,8 @@ class Dispatcher:
     def _send(self, sender: Sender, claimed: Sequence[Claimed], personaliser: Personaliser,
               mail_from: str, report: DispatchReport,
               consecutive: int) -> tuple[list[Outcome], int]:
-        from .senders.base import Outgoing
-        from .store.ledger import Outcome
+        from pbtp_mailer.senders.base import Outgoing
+        from pbtp_mailer.store.ledger import Outcome
 
         now = self.clock()
         outcomes: list[Outcome] = []

@@ -24,8 +24,8 @@ from pydantic import (
     ValidationError,
 )
 
-from .errors import IssueError, Problem
-from .yamlsource import Located, dotted_path, load_located
+from pbtp_mailer.errors import IssueError, Problem
+from pbtp_mailer.issue.yamlsource import Located, dotted_path, load_located
 
 __all__ = [
     "Byline",

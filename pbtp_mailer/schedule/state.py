@@ -36,14 +36,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .errors import IssueError, Problem
+from pbtp_mailer.errors import IssueError, Problem
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .issue import Issue
-    from .senders.base import Sender
-    from .store import Store
-    from .store.ledger import DispatchInfo
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.issue.model import Issue
+    from pbtp_mailer.senders.base import Sender
+    from pbtp_mailer.store import Store
+    from pbtp_mailer.store.ledger import DispatchInfo
 
 __all__ = ["Scheduled", "Entry", "ScheduleProblem", "resolve_send_at",
            "schedule_problems", "find_scheduled", "classify", "schedule_entries",
@@ -161,7 +161,7 @@ def find_scheduled(issues_dir: Path, config: Config) -> tuple[list[Scheduled], l
     A file that does not load is a problem (it might be meant for cron); two
     scheduled files with one issue id are both held back.
     """
-    from .issue import load_issue
+    from pbtp_mailer.issue.model import load_issue
 
     if not issues_dir.is_dir():
         return [], [f"{issues_dir}: issues folder not found"]
@@ -221,7 +221,7 @@ class Entry:
 
 
 def open_ledger(store: Store, config: Config, clock: Clock) -> Any:
-    from .store.ledger import Ledger
+    from pbtp_mailer.store.ledger import Ledger
 
     return Ledger(store.engine, clock=clock,
                   message_id_domain=config.newsletter.message_id_domain)
@@ -230,7 +230,7 @@ def open_ledger(store: Store, config: Config, clock: Clock) -> Any:
 def _first_seen(store: Store, item: Scheduled) -> dt.datetime | None:
     from sqlalchemy import select
 
-    from .store.schedule_schema import schedule_seen as t
+    from pbtp_mailer.store.schedule_schema import schedule_seen as t
 
     with store.engine.connect() as conn:
         row = conn.execute(select(t).where(t.c.issue_id == item.issue.id)).first()
@@ -243,8 +243,8 @@ def note_due(store: Store, item: Scheduled, now: dt.datetime) -> tuple[dt.dateti
     """Record when cron first saw this (issue, send_at) due: (first seen, date moved?)."""
     from sqlalchemy import select
 
-    from .store.db import write_transaction
-    from .store.schedule_schema import schedule_seen as t
+    from pbtp_mailer.store.db import write_transaction
+    from pbtp_mailer.store.schedule_schema import schedule_seen as t
 
     now = now.astimezone(dt.UTC)
     with write_transaction(store.engine) as conn:

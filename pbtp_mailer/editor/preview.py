@@ -30,8 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, find_config, load_config
-from ..errors import MailerError
+from pbtp_mailer.config import Config, find_config, load_config
+from pbtp_mailer.errors import MailerError
 
 __all__ = ["PreviewState", "PreviewServer", "PHONE_WIDTH", "DESKTOP_WIDTH"]
 
@@ -78,7 +78,7 @@ class PreviewState:
 
     def watched(self) -> dict[Path, tuple[int, int]]:
         """(mtime_ns, size) of every file whose change means rebuilding."""
-        from ..compose.layouts import layout_dirs
+        from pbtp_mailer.compose.layouts import layout_dirs
 
         paths = [self.issue_file]
         if self.config_path is not None:
@@ -116,11 +116,11 @@ class PreviewState:
         return built
 
     def _render(self, built: Built) -> None:
-        from ..build import _fill, sample_personal
-        from ..check import check_issue
-        from ..compose import compose
-        from ..issue import load_issue
-        from ..message import MessageTemplate
+        from pbtp_mailer.compose import compose
+        from pbtp_mailer.compose.build import fill_slots, sample_personal
+        from pbtp_mailer.compose.message import MessageTemplate
+        from pbtp_mailer.editor.check import check_issue
+        from pbtp_mailer.issue.model import load_issue
 
         issue = load_issue(self.issue_file)
         rendition = compose(issue, self.config, web=False)
@@ -128,9 +128,9 @@ class PreviewState:
         template = MessageTemplate(rendition, self.config.newsletter)
         values = template.values(personal)
         built.subject = rendition.subject
-        built.html = _fill(rendition.html, values, escape=True)
+        built.html = fill_slots(rendition.html, values, escape=True)
         built.dark_html = built.html.replace(_DARK_QUERY, "@media all")
-        built.text = _fill(rendition.text, values, escape=False)
+        built.text = fill_slots(rendition.text, values, escape=False)
         raw = template.render(personal)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         built.headers = [(k, str(v)) for k, v in msg.items()]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import Store
+    from pbtp_mailer.store import Store
 
 __all__ = ["DispatchStatus", "issue_status", "recipients_in_state", "format_status"]
 
@@ -38,7 +38,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                  list_name: str | None = None) -> list[DispatchStatus]:
-    from .store.ledger import Ledger
+    from pbtp_mailer.store.ledger import Ledger
 
     ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
                     message_id_domain=message_id_domain)
@@ -64,7 +64,7 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
 
 def recipients_in_state(store: Store, issue_id: str, state: str,
                         list_name: str | None = None) -> list[dict[str, Any]]:
-    from .store.ledger import Ledger
+    from pbtp_mailer.store.ledger import Ledger
 
     ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC), message_id_domain="")
     rows = []

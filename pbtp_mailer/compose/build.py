@@ -13,12 +13,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compose import Rendition, compose
-from .config import Config
-from .issue import Issue, load_issue
-from .message import MessageTemplate, Personal
+from pbtp_mailer.compose import Rendition, compose
+from pbtp_mailer.compose.message import MessageTemplate, Personal
+from pbtp_mailer.config import Config
+from pbtp_mailer.issue.model import Issue, load_issue
 
-__all__ = ["SAMPLE_RECIPIENT", "BuildResult", "sample_personal", "build_issue", "warnings_for"]
+__all__ = ["SAMPLE_RECIPIENT", "BuildResult", "sample_personal", "build_issue", "warnings_for", "fill_slots"]
 
 SAMPLE_RECIPIENT = "reader@example.org"
 GMAIL_CLIP_BUDGET = 90_000
@@ -68,8 +68,8 @@ def build_issue(path: str | os.PathLike[str], config: Config,
     personal = sample_personal(config)
     template = MessageTemplate(rendition, config.newsletter)
     values = template.values(personal)
-    html = _fill(rendition.html, values, escape=True)
-    text = _fill(rendition.text, values, escape=False)
+    html = fill_slots(rendition.html, values, escape=True)
+    text = fill_slots(rendition.text, values, escape=False)
     eml = template.render(personal)
     outputs = {
         "email.html": html.encode("utf-8"),
@@ -102,10 +102,10 @@ def build_issue(path: str | os.PathLike[str], config: Config,
     )
 
 
-def _fill(source: str, values: dict[str, str], *, escape: bool) -> str:
+def fill_slots(source: str, values: dict[str, str], *, escape: bool) -> str:
     import html as _html
 
-    from .message import _SLOT_RE
+    from pbtp_mailer.compose.message import SLOT_RE
 
-    return _SLOT_RE.sub(lambda m: _html.escape(values[m.group(1)]) if escape
+    return SLOT_RE.sub(lambda m: _html.escape(values[m.group(1)]) if escape
                         else values[m.group(1)], source)

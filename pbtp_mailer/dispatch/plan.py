@@ -12,15 +12,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .ratelimit import Limits
+from pbtp_mailer.dispatch.ratelimit import Limits
 
 if TYPE_CHECKING:
-    from .compose import Rendition
-    from .config import Config
-    from .issue import Issue
-    from .message import MessageTemplate
-    from .store import MailingList, Store
-    from .store.ledger import Claimed
+    from pbtp_mailer.compose import Rendition
+    from pbtp_mailer.compose.message import MessageTemplate
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.issue.model import Issue
+    from pbtp_mailer.store import MailingList, Store
+    from pbtp_mailer.store.ledger import Claimed
 
 __all__ = ["DispatchOptions", "Plan", "plan_dispatch", "Personaliser", "DryRun", "dry_run",
            "domains_align"]
@@ -62,10 +62,10 @@ class Plan:
 
 def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
                   options: DispatchOptions) -> Plan:
-    from .compose import compose
-    from .issue import load_issue
-    from .message import MessageTemplate
-    from .senders.registry import sender_spec
+    from pbtp_mailer.compose import compose
+    from pbtp_mailer.compose.message import MessageTemplate
+    from pbtp_mailer.issue.model import load_issue
+    from pbtp_mailer.senders.registry import sender_spec
 
     issue = load_issue(issue_file)
     ml = store.get_list(options.list_name)
@@ -106,8 +106,8 @@ class Personaliser:
     """Per-recipient values: To, name, attributes, signed unsubscribe links, Message-ID."""
 
     def __init__(self, template: MessageTemplate, config: Config) -> None:
-        from .message import Personal
-        from .tokens import make_token, unsubscribe_urls
+        from pbtp_mailer.compose.message import Personal
+        from pbtp_mailer.tokens import make_token, unsubscribe_urls
 
         self.template = template
         self.secret = config.secret()
@@ -136,7 +136,7 @@ class DryRun:
 
 def dry_run(plan: Plan) -> DryRun:
     """Personalise every recipient's message without touching the ledger or the network."""
-    from .store.ledger import Claimed
+    from pbtp_mailer.store.ledger import Claimed
 
     personaliser = Personaliser(plan.template, plan.config)
     now = dt.datetime.now(dt.UTC)

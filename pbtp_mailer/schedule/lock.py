@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .errors import MailerError
+from pbtp_mailer.errors import MailerError
 
 __all__ = ["RunLock", "LockBusyError", "Holder"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from pbtp_mailer.errors import ConfigError
 
 __all__ = ["Limits", "TokenBucket", "parse_rate", "window_start", "WINDOWS"]
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import MailerError
+from pbtp_mailer.errors import MailerError
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .senders.base import Sender
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.senders.base import Sender
 
 __all__ = ["TEST_BANNER", "ReviewResult", "send_review_copies", "DEFAULT_CAP"]
 
@@ -37,12 +37,12 @@ class ReviewResult:
 def send_review_copies(issue_file: str | Path, config: Config, addresses: Sequence[str], *,
               sender_name: str | None = None, cap: int = DEFAULT_CAP,
               sender: Sender | None = None) -> ReviewResult:
-    from .compose import compose
-    from .issue import load_issue
-    from .message import MessageTemplate, Personal
-    from .senders.base import Outgoing
-    from .senders.registry import create_sender, sender_spec
-    from .store.subscribers import InvalidAddress, normalize_email
+    from pbtp_mailer.compose import compose
+    from pbtp_mailer.compose.message import MessageTemplate, Personal
+    from pbtp_mailer.issue.model import load_issue
+    from pbtp_mailer.senders.base import Outgoing
+    from pbtp_mailer.senders.registry import create_sender, sender_spec
+    from pbtp_mailer.store.subscribers import InvalidAddress, normalize_email
 
     if not addresses:
         raise MailerError("no recipients: give --to ADDRESS (repeatable) or --list NAME")

@@ -27,16 +27,16 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from .config import Config
-from .errors import IssueError, MailerError, StoreError
-from .issue import Issue, load_issue
+from pbtp_mailer.config import Config
+from pbtp_mailer.errors import IssueError, MailerError, StoreError
+from pbtp_mailer.issue.model import Issue, load_issue
 
 __all__ = ["ArchiveEntry", "ArchiveResult", "build_archive", "sent_issues", "atom_feed",
            "FEED_NAME"]
 
 FEED_NAME = "feed.xml"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-_TEMPLATES = Path(__file__).resolve().parents[1] / "layouts" / "archive"
+_TEMPLATES = Path(__file__).resolve().parents[2] / "layouts" / "archive"
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def sent_issues(config: Config, issue_ids: Iterable[str]) -> dict[str, dt.dateti
         db = make_url(url).database
         if not db or db == ":memory:" or not Path(db).expanduser().is_file():
             return {}
-    from .store import Store
-    from .store.db import open_engine
-    from .store.ledger import Ledger
+    from pbtp_mailer.store import Store
+    from pbtp_mailer.store.db import open_engine
+    from pbtp_mailer.store.ledger import Ledger
 
     out: dict[str, dt.datetime] = {}
     with Store(open_engine(url), owns_engine=True, run_migrations=False) as store:
@@ -179,7 +179,7 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
                   sent: Callable[[Config, list[str]], dict[str, dt.datetime]] | None = None,
                   ) -> ArchiveResult:
     """Write the archive of the issues in ``issues_dir`` (default: ``issues/`` by the config)."""
-    from .compose import compose
+    from pbtp_mailer.compose import compose
 
     folder = Path(issues_dir) if issues_dir is not None else _near(config.base_dir / "issues")
     if not folder.is_dir():

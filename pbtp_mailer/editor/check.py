@@ -24,13 +24,19 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from .build import GMAIL_CLIP_BUDGET, sample_personal
-from .compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
-from .config import Config
-from .errors import IssueError, MailerError
-from .htmlcheck import MAX_ONLINE_URLS, fetch_urls, html_problems, is_placeholder_host, web_urls
-from .issue import Issue, load_issue
-from .yamlsource import Located, dotted_path, load_located
+from pbtp_mailer.compose.build import GMAIL_CLIP_BUDGET, sample_personal
+from pbtp_mailer.compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
+from pbtp_mailer.config import Config
+from pbtp_mailer.editor.htmlcheck import (
+    MAX_ONLINE_URLS,
+    fetch_urls,
+    html_problems,
+    is_placeholder_host,
+    web_urls,
+)
+from pbtp_mailer.errors import IssueError, MailerError
+from pbtp_mailer.issue.model import Issue, load_issue
+from pbtp_mailer.issue.yamlsource import Located, dotted_path, load_located
 
 __all__ = ["Finding", "CheckReport", "check_issue", "config_placeholders", "fetch_urls",
            "CODES"]
@@ -163,8 +169,8 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
     out.extend(_references(issue, places))
     out.extend(_schedule(issue, config, places, now or dt.datetime.now(dt.UTC)))
     try:
-        from .compose import compose
-        from .message import MessageTemplate
+        from pbtp_mailer.compose import compose
+        from pbtp_mailer.compose.message import MessageTemplate
 
         rendition = compose(issue, config, web=False)
         MessageTemplate(rendition, config.newsletter).render(sample_personal(config))
@@ -272,7 +278,7 @@ def _schedule(issue: Issue, config: Config, places: _Places,
     import importlib
 
     try:  # the scheduler's own rule when it is there
-        problems_fn = getattr(importlib.import_module(f"{__package__}.schedule"),
+        problems_fn = getattr(importlib.import_module("pbtp_mailer.schedule.state"),
                               "schedule_problems", None)
     except ImportError:
         problems_fn = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import Config
+    from pbtp_mailer.config import Config
 
 __all__ = ["ENV_FILE", "LOG_FILE", "CRON_OUT", "executable", "cron_command", "cron_entry",
            "env_file_problems"]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .errors import MailerError
-from .schedule import (
+from pbtp_mailer.errors import MailerError
+from pbtp_mailer.schedule.state import (
     Clock,
     SenderFactory,
     classify,
@@ -32,10 +32,10 @@ from .schedule import (
 )
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .dispatch import Dispatcher, DispatchReport
-    from .runlog import RunLog
-    from .store import Store
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchReport
+    from pbtp_mailer.schedule.runlog import RunLog
+    from pbtp_mailer.store import Store
 
 __all__ = ["LOCK_FILE", "DueReport", "DueRunner", "run_due"]
 
@@ -132,7 +132,7 @@ class DueRunner:
         """Earlier dispatches with nothing pending and deferred rows now due."""
         from sqlalchemy import select
 
-        from .store.ledger_schema import dispatches
+        from pbtp_mailer.store.ledger_schema import dispatches
 
         ledger = open_ledger(self.store, self.config, self.clock)
         with self.store.engine.connect() as conn:
@@ -153,7 +153,7 @@ class DueRunner:
 
     def _dispatch(self, out: DueReport, path: Path, issue_id: str, list_name: str,
                   sender: str | None, *, enqueue_new: bool, why: str) -> None:
-        from .dispatch import Dispatcher, DispatchOptions, plan_dispatch
+        from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
 
         options = DispatchOptions(list_name=list_name, sender=sender, enqueue_new=enqueue_new)
         try:
@@ -223,9 +223,9 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
     dispatcher to a live one). ``on_start`` gets the runner before it
     starts (the CLI hooks signals to its ``stop``).
     """
-    from .lock import RunLock
-    from .runlog import RunLog
-    from .store import Store
+    from pbtp_mailer.schedule.lock import RunLock
+    from pbtp_mailer.schedule.runlog import RunLog
+    from pbtp_mailer.store import Store
 
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     log = log or RunLog(None, clock)

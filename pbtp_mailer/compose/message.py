@@ -28,14 +28,14 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import format_datetime, formataddr
 
-from .compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
-from .compose.pipeline import Rendition
-from .config import Newsletter
-from .errors import HeaderError
+from pbtp_mailer.compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
+from pbtp_mailer.compose.pipeline import Rendition
+from pbtp_mailer.config import Newsletter
+from pbtp_mailer.errors import HeaderError
 
-__all__ = ["Personal", "MessageTemplate", "new_message_id", "check_header_value"]
+__all__ = ["Personal", "MessageTemplate", "new_message_id", "check_header_value", "SLOT_RE"]
 
-_SLOT_RE = re.compile(re.escape(SLOT_PREFIX) + r"([A-Za-z0-9_.-]+)" + re.escape(SLOT_SUFFIX))
+SLOT_RE = re.compile(re.escape(SLOT_PREFIX) + r"([A-Za-z0-9_.-]+)" + re.escape(SLOT_SUFFIX))
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\x00]")
 _QP_SAFE = re.compile(r"^[\x21-\x2d\x2f-\x3c\x3e-\x7e](?:[\x20-\x3c\x3e-\x7e]{0,71}[\x21-\x3c\x3e-\x7e])?$")
 _POLICY = email.policy.SMTP.clone(max_line_length=78)
@@ -134,7 +134,7 @@ class _Part:
     __slots__ = ("statics", "slots", "escape")
 
     def __init__(self, source: str, escape: bool) -> None:
-        pieces = _SLOT_RE.split(source)
+        pieces = SLOT_RE.split(source)
         self.statics = [_qp_piece(p) for p in pieces[0::2]]
         self.slots = pieces[1::2]
         self.escape = escape
