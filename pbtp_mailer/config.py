@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pbtp_mailer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+_M = TypeVar("_M", bound="BaseModel")
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -33,6 +38,9 @@ ENV_CONFIG = "PBTP_MAILER_CONFIG"
 ENV_DATABASE_URL = "PBTP_MAILER_DATABASE_URL"
 ENV_SECRET = "PBTP_MAILER_SECRET"
 DEFAULT_DATA_DIR = ".pbtp-mailer"
+
+#: tables owned by a feature, each read with ``Config.section(name, Model)``
+SECTIONS = ("web", "feedback", "subscribe", "doctor")
 
 _NEWSLETTER_REQUIRED = (
     "name",
@@ -77,6 +85,7 @@ class DispatchSettings:
     pause_after_consecutive_failures: int = 25
     suppress_on_permanent: bool = True
     stale_after_hours: float = 24.0
+    doctor_gate_recipients: int = 1000
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,31 @@ class Config:
                 hint=f"export {ENV_SECRET}=$(python -c 'import secrets;print(secrets.token_hex(32))')",
             )
         return value.encode()
+
+    def section(self, name: str, model: type[_M]) -> _M:
+        """The ``[name]`` table validated by a feature's own pydantic ``model``.
+
+        A feature owns its settings (``feedback/settings.py`` …); the kernel
+        only checks that the table's name is known (``SECTIONS``). A missing
+        table gives the model's defaults; a bad value is one ``ConfigError``
+        naming the file, the table and the field.
+        """
+        from pydantic import ValidationError
+
+        where = str(self.path) if self.path else "config"
+        table = self.raw.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        try:
+            return model.model_validate(table)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or name
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key '{field}'"
+                raise ConfigError(f"{where}: [{name}]: {msg}") from None
+            raise ConfigError(f"{where}: [{name}]: '{field}': {msg}") from None
 
     def resolve(self, value: str | os.PathLike[str]) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -183,7 +217,7 @@ def load_config(path: str | os.PathLike[str] | None = None,
 def config_from_dict(raw: dict[str, Any], path: Path | None,
                      environ: Mapping[str, str]) -> Config:
     where = str(path) if path else "config"
-    known_top = {"newsletter", "database", "senders", "default_sender", "dispatch"}
+    known_top = {"newsletter", "database", "senders", "default_sender", "dispatch", *SECTIONS}
     for key in raw:
         if key not in known_top:
             raise ConfigError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(known_top))})")
