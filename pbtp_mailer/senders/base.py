@@ -6,11 +6,22 @@ said about each recipient of each message, and raises only when it cannot
 say anything per recipient (``SendTransientError`` when the whole batch is
 worth retrying later, such as a refused connection; ``SendPermanentError``
 when it never will be, such as wrong credentials).
+
+Streaming (``send_stream(feed)``): instead of a batch, a sender may pull messages
+from a ``Feed`` one at a time - each free session takes the next at once -
+and report each message's results as soon as it has them. ``feed.take()``
+returns the next message, or seconds to wait before asking again (the
+dispatcher is recording replies), or None (no more: the session ends);
+``feed.done(msg, results)`` reports one message; ``feed.failed(msg, error)``
+one that could not be tried at all (never on the wire). ``BaseSender`` and
+``stream_batches`` give every sender a streaming form made of ``send``
+calls, so a sender that only has ``send`` works unchanged.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,6 +34,9 @@ __all__ = [
     "Sender",
     "BaseSender",
     "SenderSpec",
+    "Feed",
+    "stream_batches",
+    "stream_via",
 ]
 
 
@@ -108,6 +122,66 @@ class Sender(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class Feed(Protocol):
+    """Where a streaming sender takes its next message and reports each one's results."""
+
+    def take(self) -> Outgoing | float | None: ...
+
+    def done(self, message: Outgoing, results: list[SendResult]) -> None: ...
+
+    def failed(self, message: Outgoing, error: Exception) -> None: ...
+
+
+def stream_via(sender: Sender, feed: Feed) -> None:
+    """``sender.send_stream(feed)`` when it has one, else ``stream_batches``."""
+    method = getattr(sender, "send_stream", None)
+    if callable(method):
+        method(feed)
+    else:
+        stream_batches(sender, feed)
+
+
+def stream_batches(sender: Sender, feed: Feed, *,
+                   sleep: Any = time.sleep) -> None:
+    """A stream made of ``send`` calls of up to ``batch_size`` messages.
+
+    A partial batch goes out as soon as the feed asks to wait (it is waiting
+    for these very results). A batch-level error is reported for each of its
+    messages (none of them reached a server)."""
+    from pbtp_mailer.errors import SenderError
+
+    size = max(1, int(getattr(sender, "batch_size", 1) or 1))
+    for _ in range(10**12):  # bounded by the feed: it returns None when done
+        batch: list[Outgoing] = []
+        ended = False
+        while len(batch) < size:
+            item = feed.take()
+            if item is None:
+                ended = True
+                break
+            if isinstance(item, float):
+                if batch:
+                    break
+                sleep(item)
+                continue
+            batch.append(item)
+        if batch:
+            try:
+                results = sender.send(batch)
+            except SenderError as exc:
+                for msg in batch:
+                    feed.failed(msg, exc)
+            else:
+                by_message: dict[int, list[SendResult]] = {id(m): [] for m in batch}
+                for r in results:
+                    by_message.setdefault(id(r.message), []).append(r)
+                for msg in batch:
+                    feed.done(msg, by_message[id(msg)])
+        if ended:
+            return
+
+
 class BaseSender:
     """Context-manager plumbing shared by the shipped senders."""
 
@@ -131,6 +205,10 @@ class BaseSender:
 
     def send(self, batch: Sequence[Outgoing]) -> list[SendResult]:  # pragma: no cover
         raise NotImplementedError
+
+    def send_stream(self, feed: Feed) -> None:
+        """Send what ``feed`` hands out until it says no more (see the module docstring)."""
+        stream_batches(self, feed)  # type: ignore[arg-type]
 
     def __enter__(self) -> BaseSender:
         self.open()

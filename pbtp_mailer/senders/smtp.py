@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from pbtp_mailer.errors import ConfigError, SendPermanentError, SendTransientError
 from pbtp_mailer.senders._options import BatchFailure, Options, finish_batch, per_recipient
-from pbtp_mailer.senders.base import BaseSender, Outgoing, SenderSpec, SendResult, Status
+from pbtp_mailer.senders.base import BaseSender, Feed, Outgoing, SenderSpec, SendResult, Status
 from pbtp_mailer.senders.smtp_client import (
     ConnectionLost,
     EnvelopeRefused,
@@ -204,6 +204,30 @@ class SMTPSender(BaseSender):
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(batch), "every message has an outcome once the jobs end"
         return finish_batch(batch, done)
+
+    def send_stream(self, feed: Feed) -> None:
+        """Every session takes the feed's next message as soon as it is free."""
+        if not self._pool:
+            self.open()
+        conns, engine = self._acquire(len(self._pool))
+        try:
+            engine.run([(conn, self._stream_work(conn, feed)) for conn in conns])
+        finally:
+            self._release(conns, engine)
+
+    def _stream_work(self, conn: SMTPConnection, feed: Feed) -> Job[None]:
+        for _ in range(10**12):  # bounded by the feed: it returns None when done
+            item = feed.take()
+            if item is None:
+                return
+            if isinstance(item, float):
+                yield item
+                continue
+            outcome = yield from self._send_one(conn, item)
+            if isinstance(outcome, BatchFailure):
+                feed.failed(item, outcome.error)
+            else:
+                feed.done(item, outcome)
 
     def _acquire(self, wanted: int) -> tuple[list[SMTPConnection], Engine]:
         """Up to ``wanted`` idle sessions, waiting for one while other threads hold them all."""

@@ -5,8 +5,11 @@ QUIT) on non-blocking sockets and yields ``READ`` or ``WRITE`` when its
 socket would block. Its *channel* (the ``SMTPConnection``) holds the socket
 and the deadline of the step in progress. ``run`` resumes a job when its
 socket is ready, throws ``Expired`` into it when its deadline passes, and
-returns what every job returned. An ``Engine`` keeps its selector, and the
-sessions' registrations in it, from one run to the next.
+returns what every job returned. A job may also yield a float: "resume me
+after this many seconds" (a streaming session waiting for its next message;
+its socket, if any, stays registered, and the job resumes early if the
+server speaks). An ``Engine`` keeps its selector, and the sessions'
+registrations in it, from one run to the next.
 
 Why not asyncio: at loopback speed an SMTP transaction is a handful of
 system calls, and coroutines, futures and the hand-offs between the caller's
@@ -28,8 +31,8 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 
 T = TypeVar("T")
-#: yields READ or WRITE, returns its result
-Job = Generator[int, None, T]
+#: yields READ or WRITE (or a pause in seconds, a float), returns its result
+Job = Generator[int | float, None, T]
 
 
 class Expired(Exception):
@@ -45,7 +48,7 @@ class Channel(Protocol):
 
 
 class _Task:
-    __slots__ = ("channel", "job", "index", "sock", "events")
+    __slots__ = ("channel", "job", "index", "sock", "events", "wake")
 
     def __init__(self, channel: Channel, job: Job[Any], index: int) -> None:
         self.channel = channel
@@ -53,6 +56,7 @@ class _Task:
         self.index = index
         self.sock: socket.socket | None = None  # registered with the selector
         self.events = 0
+        self.wake: float | None = None  # paused until this monotonic() time
 
 
 class Engine:
@@ -85,7 +89,8 @@ class Engine:
             # every waiting job has a deadline, and on each turn a socket becomes
             # ready or a deadline passes: the loop ends
             while waiting:
-                earliest = min(t.channel.deadline for t in waiting)
+                earliest = min(t.channel.deadline if t.wake is None else t.wake
+                               for t in waiting)
                 now = monotonic()
                 if now < earliest:
                     for key, _ in selector.select(earliest - now):
@@ -95,7 +100,10 @@ class Engine:
                             self._advance(key.data, None, waiting, results)
                     now = monotonic()
                 if now >= earliest:
-                    for task in [t for t in waiting if t.channel.deadline <= now]:
+                    for task in [t for t in waiting if t.wake is not None and t.wake <= now]:
+                        self._advance(task, None, waiting, results)
+                    for task in [t for t in waiting
+                                 if t.wake is None and t.channel.deadline <= now]:
                         self._advance(task, Expired(), waiting, results)
         finally:
             for task in waiting:
@@ -113,6 +121,7 @@ class Engine:
                  results: list[Any]) -> None:
         """Resume ``task`` and register its socket for what it waits on next."""
         selector = self._selector
+        task.wake = None
         try:
             events = task.job.send(None) if error is None else task.job.throw(error)
         except StopIteration as stop:
@@ -125,6 +134,10 @@ class Engine:
             self._park(task)
             task.channel.abort()
             raise
+        if isinstance(events, float):  # a pause: the socket stays as it is registered
+            task.wake = monotonic() + events
+            waiting[task] = None
+            return
         sock = task.channel.sock
         assert sock is not None, "a job waited without a socket"
         if sock is not task.sock:

@@ -116,3 +116,60 @@ def test_credentials_wrong(harness: Harness) -> None:
     if harness.secret:
         assert harness.secret not in message and "wrong" not in message
     assert harness.received() == []
+
+
+class ListFeed:
+    """A feed handing out ``messages``, asking for a short wait now and then."""
+
+    def __init__(self, messages: list, pause_every: int = 5) -> None:
+        self.todo = list(messages)
+        self.pause_every = pause_every
+        self.takes = 0
+        self.done_: dict[int, list] = {}
+        self.failed_: list[tuple[object, Exception]] = []
+
+    def take(self):
+        self.takes += 1
+        if self.pause_every and self.takes % self.pause_every == 0:
+            return 0.001  # "recording replies: ask again in a millisecond"
+        return self.todo.pop(0) if self.todo else None
+
+    def done(self, message, results) -> None:
+        assert id(message) not in self.done_, "one report per message"
+        self.done_[id(message)] = results
+
+    def failed(self, message, error: Exception) -> None:
+        self.failed_.append((message, error))
+
+
+def test_stream_many(harness: Harness) -> None:
+    from pbtp_mailer.senders.base import stream_via
+
+    messages = [outgoing(f"r{i}@example.net", subject=f"n{i}") for i in range(23)]
+    feed = ListFeed(messages)
+    with harness.make() as sender:
+        stream_via(sender, feed)
+    assert feed.failed_ == []
+    assert len(feed.done_) == 23
+    for msg in messages:
+        (result,) = feed.done_[id(msg)]
+        assert result.status is Status.ACCEPTED and result.message is msg
+        assert result.recipient == msg.rcpt_to[0]
+    got = harness.received()
+    assert sorted(g.subject for g in got) == sorted(f"n{i}" for i in range(23))
+
+
+def test_stream_server_refuses_one_recipient(harness: Harness) -> None:
+    from pbtp_mailer.senders.base import stream_via
+
+    if harness.refuse is None:
+        pytest.skip(f"{harness.kind} has no server that could refuse")
+    harness.refuse("gone@example.net")
+    batch = [outgoing("a@example.net"), outgoing("gone@example.net"), outgoing("b@example.net")]
+    feed = ListFeed(batch, pause_every=0)
+    with harness.make() as sender:
+        stream_via(sender, feed)
+    assert [feed.done_[id(m)][0].status for m in batch] == [
+        Status.ACCEPTED, Status.PERMANENT, Status.ACCEPTED]
+    assert sorted(g.rcpts for g in harness.received()) == [("a@example.net",),
+                                                          ("b@example.net",)]
