@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pbtp_mailer.dispatch.fleet import Fleet
 from pbtp_mailer.dispatch.plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
-from pbtp_mailer.dispatch.ratelimit import RATE_KEYS, TokenBucket
+from pbtp_mailer.dispatch.ratelimit import RATE_KEYS
 from pbtp_mailer.errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
 
 if TYPE_CHECKING:
@@ -170,12 +171,13 @@ class Dispatcher:
             report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
         personaliser = Personaliser(plan.template, self.config)
         sender = self._build_sender()
-        limits = plan.limits
-        windows = limits.windows
+        fleet = Fleet(plan.store.engine, self.owner, sender_name=plan.sender_name,
+                      limits=plan.limits, clock=self.clock, sleep=self.sleep)
         in_run_wait = (opts.in_run_retry_seconds if opts.in_run_retry_seconds is not None
                        else self.settings.in_run_retry_seconds)
         mail_from = self.config.newsletter.from_address
         ledger.register(self.owner)
+        fleet.start(issue_id=plan.issue.id, list_name=plan.mailing_list.name)
         if dispatch.state == "paused":
             ledger.set_state(dispatch.id, "running", "")
         ledger.release_dead_claims(dispatch.id)
@@ -187,12 +189,13 @@ class Dispatcher:
             with sender:
                 batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
                 chunk = max(batch_size * 16, 128)
-                bucket = (TokenBucket(limits.per_second, burst=min(batch_size, limits.per_second),
-                                      clock=self.monotonic, sleep=self.sleep)
-                          if limits.per_second else None)
                 for _ in range(10**9):  # bounded by rows, attempts, budget and stop
                     if self._stop:
                         report.stopped = self._stop
+                        break
+                    if not fleet.tick(report.sent, dispatch.id):
+                        report.stopped = fleet.lost
+                        reserved.clear()  # no longer ours: another worker may hold them
                         break
                     if budget is not None and budget <= 0:
                         break
@@ -203,6 +206,8 @@ class Dispatcher:
                         outcomes = []
                         report.skipped += step.skipped
                         reserved.extend(step.claimed)
+                        if not reserved and fleet.rescue(dispatch.id):
+                            continue  # a dead worker's claimed rows are pending again
                         if not reserved:
                             due = ledger.next_due(dispatch.id)
                             now = self.clock()
@@ -213,22 +218,13 @@ class Dispatcher:
                     want = min(batch_size, len(reserved))
                     if budget is not None:
                         want = min(want, budget)
-                    if windows:
-                        used = ledger.usage(plan.sender_name, windows)
-                        room = min(limit - used[w] for w, limit in windows.items())
-                        if room <= 0:
-                            full = next(w for w, lim in windows.items() if used[w] >= lim)
-                            report.quota = (f"sender '{plan.sender_name}' reached its "
-                                            f"per-{full} limit ({windows[full]})")
-                            break
-                        want = min(want, room)
-                    if bucket is not None:
-                        want = bucket.take(want)
+                    want = fleet.take(want)  # the sender's rate and quotas, fleet-wide
+                    if not want:
+                        report.quota = fleet.quota
+                        break
                     batch = [reserved.popleft() for _ in range(want)]
                     sending = ledger.begin_send(self.owner, batch, outcomes,
-                                                list_id=plan.mailing_list.id,
-                                                rate_windows=windows,
-                                                sender_name=plan.sender_name)
+                                                list_id=plan.mailing_list.id)
                     report.skipped += len(batch) - len(sending)
                     batch = sending
                     outcomes, consecutive = self._send(sender, batch, personaliser,
@@ -248,6 +244,7 @@ class Dispatcher:
             ledger.finish(outcomes)
             ledger.release(list(reserved), "released: the run stopped before sending it")
             ledger.unregister(self.owner)
+            fleet.close()
         report.counts = ledger.counts(dispatch.id)
         report.ambiguous = len(ledger.ambiguous(dispatch.id))
         report.finished = self.monotonic()

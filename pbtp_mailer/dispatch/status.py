@@ -27,6 +27,8 @@ class DispatchStatus:
     throughput_per_s: float | None
     failures: list[dict[str, Any]] = field(default_factory=list)
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    #: send processes on this dispatch: live ones (host, pid, since, sent, rate), dead ones
+    workers: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,9 +41,11 @@ def _iso(value: dt.datetime | None) -> str | None:
 def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                  list_name: str | None = None) -> list[DispatchStatus]:
     from pbtp_mailer.store.ledger import Ledger
+    from pbtp_mailer.store.workers import all_workers
 
     ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
                     message_id_domain=message_id_domain)
+    fleet = all_workers(store.engine, dt.datetime.now(dt.UTC))
     out = []
     for d in ledger.find(issue_id, list_name):
         counts = ledger.counts(d.id)
@@ -58,6 +62,8 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
             ambiguous=[{"email": r.email, "message_id": r.message_id,
                         "claimed_by": r.claimed_by, "since": _iso(r.updated_at)}
                        for r in ledger.ambiguous(d.id)],
+            workers=[w.as_dict() for w in fleet
+                     if w.issue_id == d.issue_id and w.list_name == d.list_name],
         ))
     return out
 
@@ -90,6 +96,7 @@ def format_status(statuses: list[DispatchStatus]) -> str:
                      + (f"; {s.throughput_per_s}/s" if s.throughput_per_s else ""))
         if s.note:
             lines.append(f"  note: {s.note}")
+        lines.extend(_worker_lines(s.workers))
         for f in s.failures[:10]:
             code = f"{f['code']} " if f["code"] else ""
             lines.append(f"  failed x{f['count']}: {code}{f['reason']}")
@@ -99,3 +106,20 @@ def format_status(statuses: list[DispatchStatus]) -> str:
             for a in s.ambiguous[:20]:
                 lines.append(f"    {a['email']}  {a['message_id']}")
     return "\n".join(lines)
+
+
+def _worker_lines(workers: list[dict[str, Any]]) -> list[str]:
+    if not workers:
+        return []
+    live = [w for w in workers if w["alive"]]
+    lines = [f"  workers: {len(live)} live, {len(workers) - len(live)} dead"]
+    for w in workers:
+        rate = f", {w['rate']}/s" if w["rate"] else ""
+        if w["alive"]:
+            lines.append(f"    live {w['host']} pid {w['pid']} since {w['started_at']}: "
+                         f"sent {w['sent']}{rate}")
+        else:
+            lines.append(f"    dead {w['host']} pid {w['pid']} since {w['started_at']}, "
+                         f"last heartbeat {w['heartbeat_at']}: sent {w['sent']}"
+                         + (f" ({w['note']})" if w["note"] else ""))
+    return lines

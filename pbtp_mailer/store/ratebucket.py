@@ -53,6 +53,7 @@ class Lease:
     granted: int
     full: str | None = None
     wait: float = 0.0
+    when: dt.datetime = dt.datetime.min.replace(tzinfo=dt.UTC)  # the window clock
 
 
 class SharedRateLimit:
@@ -62,6 +63,7 @@ class SharedRateLimit:
                  windows: dict[str, int] | None = None, lease_seconds: float = 0.2,
                  hold_seconds: float = 1.0, quota_lease: int = 256,
                  clock: Callable[[], float] = time.time,
+                 now: Callable[[], dt.datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
         self.engine = engine
@@ -71,14 +73,18 @@ class SharedRateLimit:
         self.lease_seconds = lease_seconds
         self.lease_size = max(1, int(per_second * lease_seconds)) if per_second else quota_lease
         self.hold_seconds = hold_seconds
-        self.clock = clock
+        self.clock = clock  # wall seconds: the bucket
+        #: the quota windows' clock (the dispatcher's, which tests may freeze)
+        self.now = now or (lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC))
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.full: str | None = None
         self.leases = 0  # lease transactions so far (the benchmark and tests read it)
         self._local = 0  # leased, not yet spent
         self._leased_at = 0.0
-        self._unspent: list[tuple[float, int]] = []  # (leased at, count) to give back
+        #: (window clock when leased, count): leased, not spent, to give back
+        self._unspent: list[tuple[dt.datetime, int]] = []
+        self._leased_when = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     @property
     def active(self) -> bool:
@@ -93,7 +99,7 @@ class SharedRateLimit:
         for _ in range(100_000):  # bounded; each pass leases or sleeps about a lease period
             now = self.clock()
             if self._local and now - self._leased_at > self.hold_seconds:
-                self._unspent.append((self._leased_at, self._local))  # stale: no late burst
+                self._unspent.append((self._leased_when, self._local))  # stale: no late burst
                 self._local = 0
             if self._local:
                 n = min(want, self._local)
@@ -102,6 +108,7 @@ class SharedRateLimit:
             lease = self._lease(max(want, self.lease_size), now)
             if lease.granted:
                 self._local, self._leased_at = lease.granted, now
+                self._leased_when = lease.when
                 continue
             if lease.full:
                 self.full = lease.full
@@ -112,7 +119,7 @@ class SharedRateLimit:
     def close(self) -> None:
         """Give tokens leased but not spent back to the bucket and the quota counts."""
         if self._local:
-            self._unspent.append((self._leased_at, self._local))
+            self._unspent.append((self._leased_when, self._local))
         back = sum(n for _, n in self._unspent)
         self._local = 0
         if not back:
@@ -120,7 +127,7 @@ class SharedRateLimit:
         now = self.clock()
         with write_transaction(self.engine) as conn:
             tokens, stamp = self._bucket(conn, now)
-            self._give_back(conn, now)
+            self._give_back(conn, self.now())
             if self.per_second:
                 conn.execute(rate_buckets.update().where(rate_buckets.c.sender == self.sender)
                              .values(tokens=min(self._burst, tokens + back), stamp=stamp))
@@ -140,13 +147,14 @@ class SharedRateLimit:
 
     def _lease(self, want: int, now: float) -> Lease:
         self.leases += 1
+        when = self.now()
         with write_transaction(self.engine) as conn:
             tokens, stamp = self._bucket(conn, now)  # also the lock quota counts rely on
-            self._give_back(conn, now)
+            self._give_back(conn, when)
             grant = min(want, int(tokens)) if self.per_second else want
             full = None
             if self.windows and grant:
-                room, full = self._room(conn, now)
+                room, full = self._room(conn, when)
                 grant = min(grant, room)
             if grant <= 0:
                 if full:
@@ -157,8 +165,8 @@ class SharedRateLimit:
                 conn.execute(rate_buckets.update().where(rate_buckets.c.sender == self.sender)
                              .values(tokens=tokens - grant, stamp=stamp))
             if self.windows:
-                self._count(conn, now, grant)
-        return Lease(grant)
+                self._count(conn, when, grant)
+        return Lease(grant, when=when)
 
     def _bucket(self, conn: Connection, now: float) -> tuple[float, float]:
         """Lock this sender's bucket row (creating it nearly empty) and refill it to ``now``."""
@@ -174,10 +182,9 @@ class SharedRateLimit:
             stamp = now
         return float(tokens), float(stamp)
 
-    def _usage(self, conn: Connection, now: float) -> dict[str, tuple[dt.datetime, int, bool]]:
+    def _usage(self, conn: Connection, at: dt.datetime) -> dict[str, tuple[dt.datetime, int, bool]]:
         from pbtp_mailer.dispatch.ratelimit import window_start
 
-        at = dt.datetime.fromtimestamp(now, dt.UTC)
         out = {}
         for window in self.windows:
             start = window_start(at, window)
@@ -190,17 +197,17 @@ class SharedRateLimit:
                 out[window] = (start, int(count) if _aware(began) == start else 0, True)
         return out
 
-    def _room(self, conn: Connection, now: float) -> tuple[int, str | None]:
+    def _room(self, conn: Connection, at: dt.datetime) -> tuple[int, str | None]:
         room, full = math.inf, None
-        for window, (_, used, _) in self._usage(conn, now).items():
+        for window, (_, used, _) in self._usage(conn, at).items():
             left = self.windows[window] - used
             if left <= 0 and full is None:
                 full = window
             room = min(room, left)
         return int(max(0, room)), full
 
-    def _count(self, conn: Connection, now: float, n: int) -> None:
-        for window, (start, used, exists) in self._usage(conn, now).items():
+    def _count(self, conn: Connection, at: dt.datetime, n: int) -> None:
+        for window, (start, used, exists) in self._usage(conn, at).items():
             values = {"window_start": start, "count": max(0, used + n)}
             if exists:
                 conn.execute(rate_usage.update().where(
@@ -210,16 +217,14 @@ class SharedRateLimit:
                 conn.execute(rate_usage.insert().values(sender=self.sender, window=window,
                                                         **values))
 
-    def _give_back(self, conn: Connection, now: float) -> None:
+    def _give_back(self, conn: Connection, at: dt.datetime) -> None:
         """Uncount unspent tokens from the quota windows they were counted in."""
         if not self._unspent or not self.windows:
             self._unspent.clear()
             return
         from pbtp_mailer.dispatch.ratelimit import window_start
 
-        at = dt.datetime.fromtimestamp(now, dt.UTC)
-        for leased_at, n in self._unspent:
-            then = dt.datetime.fromtimestamp(leased_at, dt.UTC)
+        for then, n in self._unspent:
             for window in self.windows:
                 if window_start(then, window) != window_start(at, window):
                     continue  # counted in a window that has closed: nothing to give back

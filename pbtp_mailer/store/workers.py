@@ -36,7 +36,8 @@ from pbtp_mailer.store.ledger_schema import deliveries
 from pbtp_mailer.store.runners import new_owner, pid_alive
 from pbtp_mailer.store.workers_schema import workers
 
-__all__ = ["WorkerRegistry", "WorkerInfo", "TakeOver", "LEASE_SECONDS", "BEAT_SECONDS"]
+__all__ = ["WorkerRegistry", "WorkerInfo", "TakeOver", "all_workers", "LEASE_SECONDS",
+           "BEAT_SECONDS"]
 
 LEASE_SECONDS = 60.0
 BEAT_SECONDS = 10.0
@@ -157,11 +158,7 @@ class WorkerRegistry:
 
     def workers(self) -> list[WorkerInfo]:
         """Every registered worker, live ones first, each with ``alive`` judged now."""
-        now = self.clock()
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(workers).order_by(workers.c.started_at)).all()
-        out = [_info(r, self._alive(r, now)) for r in rows]
-        return sorted(out, key=lambda w: not w.alive)
+        return all_workers(self.engine, self.clock())
 
     def live_owners(self) -> set[str]:
         return {w.owner for w in self.workers() if w.alive}
@@ -174,12 +171,12 @@ class WorkerRegistry:
         now = self.clock()
         with write_transaction(self.engine) as conn:
             rows = conn.execute(select(workers).where(workers.c.dead_at.is_(None))).all()
-            dead = [r.owner for r in rows if not self._alive(r, now)]
+            dead = [r.owner for r in rows if not _alive(r, now)]
             if not dead:
                 return TakeOver()
             conn.execute(workers.update().where(workers.c.owner.in_(dead),
                                                 workers.c.dead_at.is_(None)).values(
-                dead_at=now, note="lease ran out; claimed rows released"))
+                dead_at=now, note="stopped heart-beating; its claimed rows were released"))
             released = self._release(conn, dead, dispatch_id, now)
             ambiguous = conn.execute(select(func.count()).where(
                 deliveries.c.state == "sending", deliveries.c.claimed_by.in_(dead))).scalar_one()
@@ -197,12 +194,22 @@ class WorkerRegistry:
                 last_text="released: the worker that claimed it stopped heart-beating"))
         return int(count)
 
-    def _alive(self, row: Any, now: dt.datetime) -> bool:
-        if row.dead_at is not None:
-            return False
-        if _aware(row.lease_until) < now:
-            return False
-        return not (row.host == socket.gethostname() and not pid_alive(row.pid))
+
+
+def all_workers(engine: Engine, now: dt.datetime) -> list[WorkerInfo]:
+    """Every registered worker, live ones first, each with ``alive`` judged at ``now``."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(workers).order_by(workers.c.started_at)).all()
+    out = [_info(r, _alive(r, now)) for r in rows]
+    return sorted(out, key=lambda w: not w.alive)
+
+
+def _alive(row: Any, now: dt.datetime) -> bool:
+    if row.dead_at is not None:
+        return False
+    if _aware(row.lease_until) < now:
+        return False
+    return not (row.host == socket.gethostname() and not pid_alive(row.pid))
 
 
 def _aware(value: Any) -> dt.datetime:
