@@ -18,15 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pbtp_mailer.dispatch.fleet import Fleet
 from pbtp_mailer.dispatch.plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
 from pbtp_mailer.dispatch.ratelimit import RATE_KEYS
-from pbtp_mailer.errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
+from pbtp_mailer.dispatch.stream import FeedSettings, LedgerFeed
+from pbtp_mailer.errors import DispatchPausedError, SendPermanentError, SendTransientError
 
 if TYPE_CHECKING:
     from pbtp_mailer.senders.base import Sender, SendResult
@@ -181,68 +181,27 @@ class Dispatcher:
         if dispatch.state == "paused":
             ledger.set_state(dispatch.id, "running", "")
         ledger.release_dead_claims(dispatch.id)
-        outcomes: list[Outcome] = []
-        reserved: deque[Claimed] = deque()
-        consecutive = 0
-        budget = opts.limit
+        feed: LedgerFeed | None = None
         try:
             with sender:
-                batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
-                chunk = max(batch_size * 16, 128)
-                for _ in range(10**9):  # bounded by rows, attempts, budget and stop
-                    if self._stop:
-                        report.stopped = self._stop
-                        break
-                    if not fleet.tick(report.sent, dispatch.id):
-                        report.stopped = fleet.lost
-                        reserved.clear()  # no longer ours: another worker may hold them
-                        break
-                    if budget is not None and budget <= 0:
-                        break
-                    if not reserved:
-                        step = ledger.reserve(dispatch, self.owner,
-                                              chunk if budget is None else min(chunk, budget),
-                                              list_id=plan.mailing_list.id, outcomes=outcomes)
-                        outcomes = []
-                        report.skipped += step.skipped
-                        reserved.extend(step.claimed)
-                        if not reserved and fleet.rescue(dispatch.id):
-                            continue  # a dead worker's claimed rows are pending again
-                        if not reserved:
-                            due = ledger.next_due(dispatch.id)
-                            now = self.clock()
-                            if due is not None and (due - now).total_seconds() <= in_run_wait:
-                                self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
-                                continue
-                            break
-                    want = min(batch_size, len(reserved))
-                    if budget is not None:
-                        want = min(want, budget)
-                    want = fleet.take(want)  # the sender's rate and quotas, fleet-wide
-                    if not want:
-                        report.quota = fleet.quota
-                        break
-                    batch = [reserved.popleft() for _ in range(want)]
-                    sending = ledger.begin_send(self.owner, batch, outcomes,
-                                                list_id=plan.mailing_list.id)
-                    report.skipped += len(batch) - len(sending)
-                    batch = sending
-                    outcomes, consecutive = self._send(sender, batch, personaliser,
-                                                       mail_from, report, consecutive)
-                    if budget is not None:
-                        budget -= len(batch)
-                    if self.on_progress:
-                        self.on_progress(report)
-                    if consecutive >= self.settings.pause_after_consecutive_failures:
-                        report.paused = (f"{consecutive} consecutive failures; "
-                                         f"last: {self._last_error}")
-                        break
+                sessions = max(1, int(getattr(sender, "batch_size", 1) or 1))
+                feed = LedgerFeed(
+                    ledger=ledger, dispatch=dispatch, owner=self.owner,
+                    list_id=plan.mailing_list.id, personaliser=personaliser,
+                    mail_from=mail_from, fleet=fleet, decide=self._decide, report=report,
+                    settings=FeedSettings(
+                        sessions=sessions, chunk=max(sessions * 16, 128),
+                        pause_after=self.settings.pause_after_consecutive_failures,
+                        in_run_wait=in_run_wait,
+                        backoff_base=self.settings.backoff_base_seconds),
+                    budget=opts.limit, stop=lambda: self._stop, clock=self.clock,
+                    monotonic=self.monotonic, sleep=self.sleep, rng=self.rng,
+                    on_progress=self.on_progress)
+                feed.run(sender)
         except (SendPermanentError, SendTransientError) as exc:
-            # raised by open() (server down, TLS, credentials) or a batch-level refusal
+            # raised by open() (server down, TLS, credentials)
             report.paused = str(exc)
         finally:
-            ledger.finish(outcomes)
-            ledger.release(list(reserved), "released: the run stopped before sending it")
             ledger.unregister(self.owner)
             fleet.close()
         report.counts = ledger.counts(dispatch.id)
@@ -257,61 +216,3 @@ class Dispatcher:
         if not report.remaining and not report.counts.get("sending"):
             ledger.set_state(dispatch.id, "done")
         return report
-
-    _last_error = ""
-
-    def _send(self, sender: Sender, claimed: Sequence[Claimed], personaliser: Personaliser,
-              mail_from: str, report: DispatchReport,
-              consecutive: int) -> tuple[list[Outcome], int]:
-        from pbtp_mailer.senders.base import Outgoing
-        from pbtp_mailer.store.ledger import Outcome
-
-        now = self.clock()
-        outcomes: list[Outcome] = []
-        batch: list[Outgoing] = []
-        for c in claimed:
-            try:
-                data = personaliser.message(c, now)
-            except HeaderError as exc:
-                outcomes.append(Outcome(c.id, "failed", None, f"refused before sending: {exc}"))
-                report.header_refused += 1
-                report.failed += 1
-                continue
-            batch.append(Outgoing(mail_from, (c.email,), data, ref=c, dot_safe=True))
-        if not batch:
-            return outcomes, consecutive
-        try:
-            results = sender.send(batch)
-        except SendTransientError as exc:
-            self.ledger.release([o.ref for o in batch], str(exc))
-            self._last_error = str(exc)
-            wait = exc.retry_after or min(30.0, self.settings.backoff_base_seconds)
-            self.sleep(min(wait, 30.0) * self.rng.uniform(0.5, 1.0))
-            return outcomes, consecutive + len(batch)
-        except SendPermanentError:
-            self.ledger.release([o.ref for o in batch], "sender refused the batch")
-            raise
-        seen: set[int] = set()
-        for res in results:
-            c = res.message.ref
-            if c.id in seen:  # one result per recipient; we send one recipient per message
-                continue
-            seen.add(c.id)
-            o = self._decide(c, res, now)
-            outcomes.append(o)
-            if o.state == "sent":
-                report.sent += 1
-                consecutive = 0
-            else:
-                consecutive += 1
-                self._last_error = f"{c.email}: {res.code or ''} {res.text}".strip()
-                if o.state == "failed":
-                    report.failed += 1
-                else:
-                    report.deferred += 1
-        missing = [m.ref for m in batch if m.ref.id not in seen]
-        for c in missing:  # a sender that said nothing about a message: retry it later
-            outcomes.append(Outcome(c.id, "deferred", None, "no result from sender",
-                                    next_attempt_at=now + dt.timedelta(
-                                        seconds=self._backoff(c.attempts, None))))
-        return outcomes, consecutive

@@ -59,6 +59,15 @@ class Fleet:
                           f"({self.limits.windows[full]})")
         return n
 
+    def poll(self, want: int) -> int | float:
+        """``take`` without waiting: a float is the seconds to wait before asking again."""
+        got = self.rate.poll(want)
+        if got == 0 and not isinstance(got, float) and self.rate.full:
+            full = self.rate.full
+            self.quota = (f"sender '{self.sender_name}' reached its per-{full} limit "
+                          f"({self.limits.windows[full]})")
+        return got
+
     def tick(self, sent: int, dispatch_id: int) -> bool:
         """Beat when due and take over dead workers' claims; False: this worker lost its
         lease (declared dead by another) and must stop."""

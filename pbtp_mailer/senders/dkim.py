@@ -26,7 +26,7 @@ from typing import Any
 
 from pbtp_mailer.errors import ConfigError, SendPermanentError
 from pbtp_mailer.senders._options import Options
-from pbtp_mailer.senders.base import Outgoing, Sender, SenderSpec, SendResult
+from pbtp_mailer.senders.base import Feed, Outgoing, Sender, SenderSpec, SendResult, stream_via
 
 __all__ = ["DKIMSigner", "DKIMSigningSender", "SIGNED_HEADERS", "signed_headers"]
 
@@ -147,6 +147,10 @@ class DKIMSigningSender:
         return [dataclasses.replace(r, message=originals.get(id(r.message), r.message))
                 for r in self.inner.send(signed)]
 
+    def send_stream(self, feed: Feed) -> None:
+        """The inner sender's stream, every message signed as it is taken."""
+        stream_via(self.inner, _SigningFeed(feed, self.signer))
+
     def __enter__(self) -> DKIMSigningSender:
         self.open()
         return self
@@ -158,3 +162,31 @@ class DKIMSigningSender:
     def __getattr__(self, name: str) -> Any:
         # reach the wrapped sender's extras (MemorySender.outbox, ...)
         return getattr(self.inner, name)
+
+
+class _SigningFeed:
+    """A feed whose messages come out signed; results go back under the originals."""
+
+    def __init__(self, feed: Feed, signer: DKIMSigner) -> None:
+        self.feed = feed
+        self.signer = signer
+        self.originals: dict[int, Outgoing] = {}
+
+    def take(self) -> Outgoing | float | None:
+        item = self.feed.take()
+        if not isinstance(item, Outgoing):
+            return item
+        try:
+            signed = dataclasses.replace(item, data=self.signer.sign(item.data))
+        except SendPermanentError as exc:
+            self.feed.failed(item, exc)
+            return 0.0
+        self.originals[id(signed)] = item
+        return signed
+
+    def done(self, message: Outgoing, results: list[SendResult]) -> None:
+        original = self.originals.pop(id(message), message)
+        self.feed.done(original, [dataclasses.replace(r, message=original) for r in results])
+
+    def failed(self, message: Outgoing, error: Exception) -> None:
+        self.feed.failed(self.originals.pop(id(message), message), error)

@@ -134,7 +134,13 @@ class Engine:
             self._park(task)
             task.channel.abort()
             raise
-        if isinstance(events, float):  # a pause: the socket stays as it is registered
+        if isinstance(events, float):  # a pause: a live socket stays registered
+            if task.sock is not None and task.sock is not task.channel.sock:
+                # its session was closed: drop the registration before the descriptor
+                # number is reused by another session's new socket
+                selector.unregister(task.sock)
+                task.sock = None
+                task.events = 0
             task.wake = monotonic() + events
             waiting[task] = None
             return

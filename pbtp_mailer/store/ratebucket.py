@@ -93,28 +93,34 @@ class SharedRateLimit:
     def take(self, want: int) -> int:
         """Wait until at least one message may go; return how many (1..want), or 0 when
         a quota window is full (``self.full`` names it; the run should stop)."""
+        for _ in range(100_000):  # bounded; each pass leases or sleeps about a lease period
+            got = self.poll(want)
+            if isinstance(got, int):
+                return got
+            self.sleep(got)
+        raise RuntimeError("shared rate limit: no token in 100,000 attempts")  # pragma: no cover
+
+    def poll(self, want: int) -> int | float:
+        """Without waiting: how many messages may go now (1..want), 0 when a quota window
+        is full, or the seconds to wait before asking again (a float)."""
         if not self.active:
             return want
         want = max(1, want)
-        for _ in range(100_000):  # bounded; each pass leases or sleeps about a lease period
-            now = self.clock()
-            if self._local and now - self._leased_at > self.hold_seconds:
-                self._unspent.append((self._leased_when, self._local))  # stale: no late burst
-                self._local = 0
-            if self._local:
-                n = min(want, self._local)
-                self._local -= n
-                return n
+        now = self.clock()
+        if self._local and now - self._leased_at > self.hold_seconds:
+            self._unspent.append((self._leased_when, self._local))  # stale: no late burst
+            self._local = 0
+        if not self._local:
             lease = self._lease(max(want, self.lease_size), now)
-            if lease.granted:
-                self._local, self._leased_at = lease.granted, now
-                self._leased_when = lease.when
-                continue
             if lease.full:
                 self.full = lease.full
                 return 0
-            self.sleep(lease.wait + self.rng.uniform(0, self.lease_seconds / 2))
-        raise RuntimeError("shared rate limit: no token in 100,000 attempts")  # pragma: no cover
+            if not lease.granted:
+                return lease.wait + self.rng.uniform(0, self.lease_seconds / 2)
+            self._local, self._leased_at, self._leased_when = lease.granted, now, lease.when
+        n = min(want, self._local)
+        self._local -= n
+        return n
 
     def close(self) -> None:
         """Give tokens leased but not spent back to the bucket and the quota counts."""
