@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, MetaData, select
 
@@ -36,6 +36,7 @@ from pbtp_mailer.store.subscribers import (
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.store.csvimport import ImportReport
+    from pbtp_mailer.store.signups import SignupStore
     from pbtp_mailer.store.suppression import SuppressReport
 
 __all__ = [
@@ -234,6 +235,27 @@ class Store:
     def import_suppressions(self, path: str | Path, reason: str) -> SuppressReport:
         with write_transaction(self.engine) as conn:
             return _sup.import_suppressions(conn, Path(path), reason, self.clock())
+
+    # -- self-service subscription and GDPR ------------------------------------
+
+    @property
+    def signups(self) -> SignupStore:
+        """Public lists, pending sign-ups and consent records (``store/signups.py``)."""
+        from pbtp_mailer.store.signups import SignupStore
+
+        return SignupStore(self)
+
+    def export_address(self, email: str) -> dict[str, Any] | None:
+        """Everything held about ``email`` (JSON-ready), None when nothing is."""
+        from pbtp_mailer.store.erasure import export_address
+
+        return export_address(self, email)
+
+    def erase_address(self, email: str) -> bool:
+        """Delete everything about ``email``; ledger rows keep only a keyed hash."""
+        from pbtp_mailer.store.erasure import erase_address
+
+        return erase_address(self, email)
 
     # -- CSV -----------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from pbtp_mailer.errors import StoreError
 from pbtp_mailer.store import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
 from pbtp_mailer.store import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
 from pbtp_mailer.store import schema
+from pbtp_mailer.store import subscribe_schema as _subscribe_schema
 from pbtp_mailer.store.db import write_transaction
 
 __all__ = [
@@ -95,6 +96,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration("0002_ledger", create_tables("dispatches", "deliveries", "runners", "rate_usage")),
     Migration("0003_schedule", create_tables("schedule_seen")),
+    Migration("0006_subscribe", create_tables(*_subscribe_schema.SUBSCRIBE_TABLES)),
 ]
 
 
