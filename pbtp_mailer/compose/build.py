@@ -33,6 +33,13 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def preferences_base(config: Config) -> str:
+    """``…/preferences/`` on the site ``serve`` runs (see ``subscribe.settings.site_base``)."""
+    from pbtp_mailer.subscribe.settings import site_url
+
+    return site_url(config, "preferences", "")
+
+
 def sample_personal(config: Config) -> Personal:
     """The stand-in recipient of built previews (no real token: nobody is subscribed)."""
     base = config.newsletter.unsubscribe_base_url
@@ -43,6 +50,7 @@ def sample_personal(config: Config) -> Personal:
         name="Sample Reader",
         unsubscribe_url=f"{base}{token}",
         unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe%20{token}" if mailto else None,
+        preferences_url=preferences_base(config) + token,
     )
 
 

@@ -66,6 +66,7 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
     if personal:
         footer.append(wrap(f"You receive it because {slot.email} is subscribed."))
         footer.append(f"Unsubscribe with one click:\n<{slot.unsubscribe_url}>")
+        footer.append(f"Manage your subscription:\n<{slot.preferences_url}>")
     else:
         footer.append(f"Newsletter archive:\n<{urls['archive']}>")
     footer.append(wrap(nl.postal_address))
