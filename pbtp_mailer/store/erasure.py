@@ -42,7 +42,8 @@ from pbtp_mailer.store.subscribers import email_key
 if TYPE_CHECKING:
     from pbtp_mailer.store import Store
 
-__all__ = ["erase_digest", "erased_among", "export_address", "erase_address", "ERASED_PREFIX"]
+__all__ = ["erase_digest", "erased_among", "forget_erasure", "export_address", "erase_address",
+           "ERASED_PREFIX"]
 
 ERASED_PREFIX = "erased:"
 _DOMAIN = b"pbtp-mailer/erased/v1\0"
@@ -76,6 +77,11 @@ def erased_among(conn: Connection, keys: Sequence[str]) -> set[str]:
         found.update(conn.execute(select(erased_addresses.c.digest).where(
             erased_addresses.c.digest.in_(digests[i:i + 500]))).scalars())
     return {by_digest[d] for d in found}
+
+
+def forget_erasure(conn: Connection, key: str) -> None:
+    """The person came back on their own: an import may add them again."""
+    conn.execute(delete(erased_addresses).where(erased_addresses.c.digest == erase_digest(conn, key)))
 
 
 def _iso(value: Any) -> Any:

@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from pbtp_mailer.store.db import insert_ignore, write_transaction
-from pbtp_mailer.store.erasure import erase_digest
+from pbtp_mailer.store.erasure import forget_erasure
 from pbtp_mailer.store.schema import lists, memberships, subscribers, suppressions
 from pbtp_mailer.store.subscribe_schema import (
     consent_records,
     consent_wordings,
-    erased_addresses,
     list_options,
     signup_requests,
     subscribe_mails,
@@ -149,6 +148,8 @@ class SignupStore:
                 ip: str | None = None, user_agent: str | None = None) -> Pending:
         now = self.clock()
         with write_transaction(self.engine) as conn:
+            # an unconfirmed request is kept no longer than its link works
+            conn.execute(delete(signup_requests).where(signup_requests.c.expires_at < now))
             pk = conn.execute(signup_requests.insert().values(
                 email=email, email_key=email_key(email), name=name, list_id=ml.id, how=how,
                 wording_id=wording_id, ip=ip, user_agent=user_agent, requested_at=now,
@@ -197,8 +198,7 @@ class SignupStore:
         if conn.execute(delete(suppressions).where(suppressions.c.email_key == key)).rowcount:
             history.append(dict(email_key=key, list_name=None, status="resubscribed",
                                 source=r.how, changed_at=now))
-        conn.execute(delete(erased_addresses)
-                     .where(erased_addresses.c.digest == erase_digest(conn, key)))
+        forget_erasure(conn, key)
         status = conn.execute(select(memberships.c.status).where(
             memberships.c.subscriber_id == sid, memberships.c.list_id == r.list_id)
         ).scalar_one_or_none()

@@ -264,9 +264,13 @@ def add_subscriber(
         )
     from pbtp_mailer.store.erasure import erased_among
 
-    if erased_among(conn, [key]) and not resubscribe:
-        raise StoreError(f"{email} was erased on request",
-                         hint="pass --resubscribe only if they asked to subscribe again")
+    if erased_among(conn, [key]):
+        if not resubscribe:
+            raise StoreError(f"{email} was erased on request",
+                             hint="pass --resubscribe only if they asked to subscribe again")
+        from pbtp_mailer.store.erasure import forget_erasure
+
+        forget_erasure(conn, key)
     sid = ensure_subscriber(conn, email, key, now, name, attrs)
     status = conn.execute(
         select(memberships.c.status).where(

@@ -72,6 +72,7 @@ def test_export_then_erase(cli, project) -> None:
     assert json.loads(cli("subscribers", "export", "ann@example.org").output)["held"] is False
     r = cli("subscribers", "add", "members", "ann@example.org")
     assert r.exit_code != 0 and "erased on request" in r.output
+    assert "Hint: pass --resubscribe only if they asked" in r.output
 
     # the bytes of the database no longer hold the address (SQLite only)
     db = project / ".pbtp-mailer" / "pbtp-mailer.sqlite3"
@@ -106,6 +107,16 @@ def test_lists_set_and_form(cli, project) -> None:
     assert cli("lists", "set", "news", "--private").output == "List 'news' is now private.\n"
     r = cli("lists", "set", "nope", "--public")
     assert r.exit_code == 2 and "unknown list 'nope'" in r.output
+
+
+def test_resubscribe_after_erase_lifts_the_block(cli, project) -> None:
+    cli("lists", "create", "news")
+    cli("subscribers", "erase", "zed@example.org", "--yes")
+    r = cli("subscribers", "add", "news", "zed@example.org", "--resubscribe")
+    assert (r.exit_code, r.output) == (0, "Subscribed zed@example.org to 'news'.\n")
+    cli("subscribers", "remove", "news", "zed@example.org")
+    (project / "z.csv").write_text("email\nzed@example.org\n", encoding="utf-8")
+    assert "1 added" in cli("lists", "import", "news", "z.csv").output
 
 
 def test_erase_unknown_address_still_blocks_imports(cli, project) -> None:
