@@ -334,7 +334,7 @@ def _from_mbox(app: AppContext, path: Path) -> None:
 @pass_app
 def serve(app: AppContext, host: str, port: int, threads: int,
           trusted_proxy: str | None) -> None:
-    """Run the one-click unsubscribe endpoint (POST/GET /u/TOKEN) with waitress."""
+    """Run the public site with waitress: one-click unsubscribe, sign-up and preference pages."""
     import waitress
 
     from pbtp_mailer.web.app import make_site, site_mounts

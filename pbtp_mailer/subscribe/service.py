@@ -162,7 +162,7 @@ class Subscriptions:
         email, _ = self._member(token)
         current_name, lists = self.signups.statuses(email)
         name = check_text(name, "name")
-        if name != current_name and name is not None:
+        if name != current_name:  # an emptied field clears the name
             self.signups.set_name(email, name)
         left, join = [], []
         for s in lists:

@@ -33,6 +33,8 @@ from pbtp_mailer.subscribe.tokens import check_form_token, make_form_token
 from pbtp_mailer.web.pages import SECURITY_HEADERS, PageRenderer
 
 if TYPE_CHECKING:
+    from pbtp_mailer.config import Config
+    from pbtp_mailer.store import Store
     from pbtp_mailer.web.app import StartResponse, WSGIApp
 
 __all__ = ["SubscribePages", "MAX_BODY", "HONEYPOT"]
@@ -211,7 +213,7 @@ class SubscribePages:
                                     "saved": method == "POST"}
 
 
-def make_pages(store: Any, config: Any) -> SubscribePages:
+def make_pages(store: Store, config: Config) -> SubscribePages:
     """The pages for ``serve``, from the config's ``[web]`` and ``[subscribe]`` tables."""
     from pbtp_mailer.subscribe.mail import Mailer
     from pbtp_mailer.subscribe.settings import SubscribeSettings, WebSettings, site_base
