@@ -58,7 +58,9 @@ class Mailer:
                  sender_factory: Callable[[], Sender] | None = None) -> None:
         self.config = config
         self.sender_name = sender_name
-        self.common = dict(common or {})
+        nl = config.newsletter
+        self.common = {"site": nl.name, "postal_address": nl.postal_address,
+                       "language": nl.language, "direction": nl.direction, **(common or {})}
         self._factory = sender_factory
         folders = [str(root / name / "mails") for root in layout_dirs(config.base_dir)
                    for name in dict.fromkeys((layout, "default"))
