@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pbtp_mailer.compose import markdown
 from pbtp_mailer.compose.layouts import Slots
-from pbtp_mailer.compose.text import WIDTH, MarkdownText, underline, wrap
+from pbtp_mailer.compose.text import WIDTH, MarkdownText, article_text, underline, wrap
 from pbtp_mailer.config import Newsletter
 from pbtp_mailer.issue.model import Issue
 
@@ -22,7 +22,7 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
         out.append(f"View this issue in your browser:\n<{urls['web']}>")
     out.append("=" * WIDTH + "\n" + wrap(issue.title) + "\n" + "=" * WIDTH)
     for article in issue.articles:
-        renderer = MarkdownText()
+        renderer = MarkdownText(avoid=article_text(article))
         if article.kicker:
             out.append(wrap(article.kicker.upper()))
         out.append(underline(article.title, "-"))
@@ -56,7 +56,7 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
         rm = issue.read_more
         out.append(underline(rm.heading, "-"))
         if rm.text:
-            renderer = MarkdownText()
+            renderer = MarkdownText(avoid=rm.text)
             out.append(renderer.render(markdown.parse(rm.text, heading_offset=2)))
             if renderer.links:
                 out.append("Links:\n" + renderer.footnotes())
