@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pbtp_mailer.compose.build import GMAIL_CLIP_BUDGET, sample_personal
 from pbtp_mailer.compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
 from pbtp_mailer.config import Config
+from pbtp_mailer.editor.archive import sent_issues
 from pbtp_mailer.editor.htmlcheck import (
     MAX_ONLINE_URLS,
     fetch_urls,
@@ -45,6 +46,7 @@ __all__ = ["Finding", "CheckReport", "check_issue", "config_placeholders", "fetc
 CODES = {
     "invalid": "error", "compose": "error",
     "html-size": "warning", "img-alt": "warning", "img-size": "warning", "img-http": "warning",
+    "img-bytes": "warning", "img-wide": "warning", "img-unpublished": "warning",
     "link-malformed": "warning", "link-http": "warning", "link-placeholder": "warning",
     "link-broken": "warning",
     "preheader-missing": "warning", "preheader-length": "warning", "subject-length": "warning",
@@ -55,6 +57,8 @@ CODES = {
     "schedule-past": "warning", "schedule": "error", "config-placeholder": "warning",
 }
 
+IMAGE_MAX_BYTES = 200 * 1024
+IMAGE_MAX_WIDTH = 1200
 PREHEADER_RANGE = (40, 100)
 SUBJECT_MAX = 78
 _PLACEHOLDER_TEXT = re.compile(r"placeholder|lorem ipsum|changeme|\bTODO\b|example street",
@@ -129,7 +133,8 @@ class _Places:
 
     def find(self, snippet: str, default: str | None = None) -> str:
         candidates = [c.strip() for c in dict.fromkeys(
-            (snippet, _html.unescape(snippet), unquote(snippet))) if len(c.strip()) >= 3]
+            (snippet, _html.unescape(snippet), unquote(snippet),
+             re.sub(r"^https://(?=www\.)", "", snippet))) if len(c.strip()) >= 3]
         for comments in (False, True):  # a '#' line may be a comment or a Markdown heading
             for n, line in enumerate(self.lines, 1):
                 if line.lstrip().startswith("#") != comments:
@@ -178,6 +183,7 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
         out.append(Finding("error", places.layout(), "compose", str(exc)))
     else:
         out.extend(_html_findings(rendition.html, rendition.text, issue, config, places))
+        out.extend(_images(issue, rendition, config, places, online, fetch))
         if online:
             out.extend(_online(rendition.html, places, fetch))
     out.extend(config_placeholders(config))
@@ -379,6 +385,49 @@ def _html_findings(html: str, text: str, issue: Issue, config: Config,
         if p.empty_alt and where in (places.layout(), f"{places.file}:1"):
             continue  # an empty alt in the layout marks a decorative image
         yield Finding("warning", where, p.code, p.message)
+
+
+def _image_places(issue: Issue, places: _Places) -> dict[Path, str]:
+    """Where each local image file is named: its ``image:``/``hero:`` field, else the body."""
+    folder = Path(issue.source_file).resolve().parent
+    fields: list[tuple[tuple[str | int, ...], Any]] = [(("hero",), issue.hero)]
+    fields += [(("articles", i, "image"), a.image) for i, a in enumerate(issue.articles)]
+    return {(folder / img.src).resolve(): places.at(*where, "src")
+            for where, img in fields if img is not None and not img.remote}
+
+
+def _images(issue: Issue, rendition: Any, config: Config, places: _Places, online: bool,
+            fetch: Callable[[list[str]], dict[str, str | None]] | None) -> Iterable[Finding]:
+    """Local image files: weight, pixel width, and whether their URL can exist yet."""
+    if not (assets := list(rendition.assets)):
+        return
+    at = _image_places(issue, places)
+    where = {a.name: at.get(a.source) or places.find(a.source.name, places.layout())
+             for a in assets}
+    for a in assets:
+        if len(a.data) > IMAGE_MAX_BYTES:
+            yield Finding("warning", where[a.name], "img-bytes",
+                          f"image {a.source.name}: {len(a.data) // 1024:,} KB; keep e-mail "
+                          f"images under {IMAGE_MAX_BYTES // 1024} KB (compress or resize it)")
+        if a.width > IMAGE_MAX_WIDTH:
+            yield Finding("warning", where[a.name], "img-wide",
+                          f"image {a.source.name}: {a.width:,} px wide; {IMAGE_MAX_WIDTH:,} px "
+                          "is plenty for the column even on retina screens (resize it)")
+    if online:
+        results = (fetch or fetch_urls)([a.url for a in assets])
+        missing = [a for a in assets if results.get(a.url)]
+    else:
+        try:
+            missing = [] if issue.id in sent_issues(config, [issue.id]) else assets
+        except MailerError:
+            missing = assets
+    if missing:
+        first = min(missing, key=lambda a: _line_of(where[a.name]))
+        yield Finding("warning", where[first.name], "img-unpublished",
+                      f"{len(missing)} local image{'s' * (len(missing) != 1)} load from "
+                      f"{first.url.rsplit('/', 1)[0]}/, which exists only once this issue's "
+                      "archive is published (pbtp-mailer archive --all, then upload the "
+                      "site folder) — do that before sending")
 
 
 def _config_url(url: str, config: Config) -> bool:
