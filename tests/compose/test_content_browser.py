@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -80,6 +81,14 @@ class HeldImages:
         self.thread.join(5)
 
 
+def _local_only(route: Any) -> None:
+    """Network only to 127.0.0.1: every other request (placeholder image hosts) is refused."""
+    if route.request.url.startswith(("http://127.0.0.1", "about:", "data:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
 @pytest.fixture(scope="module")
 def built_issue(tmp_path_factory, config):
     from pbtp_mailer.compose.build import build_issue
@@ -112,6 +121,7 @@ def test_no_overflow_and_no_layout_shift(browser, served, config, width, which):
     assert html.count(f'src="{held.base}') == 4
     context = browser.new_context(viewport={"width": width, "height": 900})
     try:
+        context.route("**/*", _local_only)
         page = context.new_page()
         page.set_content(html, wait_until="domcontentloaded")
         assert page.evaluate(PENDING_JS) == 4  # nothing loaded yet: boxes from attributes
@@ -127,3 +137,19 @@ def test_no_overflow_and_no_layout_shift(browser, served, config, width, which):
     assert shifted == []
     assert overflow["scroll"] <= overflow["width"], overflow
     assert overflow["wide"] == [], overflow
+
+
+@pytest.mark.parametrize("which", ["email.html", "web.html", "march"])
+def test_axe_core_finds_no_violations(browser, built_issue, built, which):
+    from tests.support.axe import axe_violations
+
+    path = built.folder / "email.html" if which == "march" else built_issue.folder / which
+    context = browser.new_context(viewport={"width": 600, "height": 900})
+    try:
+        context.route("**/*", _local_only)
+        page = context.new_page()
+        page.set_content(path.read_text(encoding="utf-8"))
+        violations = axe_violations(page)
+    finally:
+        context.close()
+    assert violations == []
