@@ -12,6 +12,8 @@ from PIL import Image
 ISSUE_ID = "2024-05"
 PROTOCOL = ("https://www.example.org/alliance/protocols/a011202/amendment-7/"
             "full-text-with-appendices-and-consent-forms.pdf?version=7&lang=en")
+SLIDES = ("https://www.example.org/alliance/meetings/2024-spring/presentations/"
+          "mueller-imaging-site-lead-introduction-slides-final-version.pdf")
 
 ISSUE = f"""\
 id: "{ISSUE_ID}"
@@ -55,7 +57,8 @@ articles:
       width: 800
       height: 600
     body: |
-      Dr. Jürgen Müller joins the program as site lead.
+      Dr. Jürgen Müller joins the program as site lead. His slides:
+      {SLIDES}
 briefs:
   heading: News briefs
   items:

@@ -9,7 +9,7 @@ import lxml.html
 import pytest
 
 from pbtp_mailer.errors import ComposeError, IssueError
-from tests.compose.content_issue import ISSUE, ISSUE_ID, PROTOCOL, write_issue
+from tests.compose.content_issue import ISSUE, ISSUE_ID, PROTOCOL, SLIDES, write_issue
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_bare_urls_linked_in_html_not_in_code(html):
     doc = lxml.html.document_fromstring(html)
     hrefs = [a.get("href") for a in doc.iter("a")]
     for url in ("https://example.org/eligibility?site=12&arm=b", "https://www.example.org/sites",
-                "https://en.wikipedia.org/wiki/MRI_(imaging)", PROTOCOL):
+                "https://en.wikipedia.org/wiki/MRI_(imaging)", PROTOCOL, SLIDES):
         assert url in hrefs
     assert not any("internal.example.org" in (h or "") for h in hrefs)
     assert doc.xpath("//code[text()='https://internal.example.org/x']")
@@ -92,6 +92,7 @@ def test_text_part_lines_and_markers(text):
     for line in text.splitlines():
         assert len(line) <= 78 or re.fullmatch(r"<?https://\S+>?", line), line
     assert f"\n{PROTOCOL}\n" in text  # longer than 78: alone on its line
+    assert f"\n<{SLIDES}>\n" in text
     assert "[L1]" in text and "[L1]" not in ISSUE  # the article cites [1]-[20] and [3]
     assert "the Imaging Committee's page\n<https://example.org/imaging>" in text
 
