@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pbtp_mailer.errors import ComposeError
 from pbtp_mailer.issue.model import Image, Issue
+from pbtp_mailer.issue.yamlsource import dotted_path
 
 __all__ = ["CONTENT_WIDTH", "WEB_FORMATS", "Asset", "Shown", "IssueImages"]
 
@@ -74,10 +75,12 @@ class IssueImages:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.assets: dict[str, Asset] = {}  # by source path as written
 
-    def asset(self, src: str, place: str) -> Asset:
-        """The local file ``src`` (relative to the issue file), read and hashed once."""
+    def asset(self, src: str, *where: str | int) -> Asset:
+        """The local file ``src`` (relative to the issue file), read and hashed once;
+        ``where`` is the field naming it, for errors."""
         if src in self.assets:
             return self.assets[src]
+        place = f"{self.issue.place(*where)}: {dotted_path(where)}"
         from PIL import Image as PILImage
         from PIL import UnidentifiedImageError
 
@@ -87,8 +90,8 @@ class IssueImages:
                 raise ComposeError(f"{place}: {src}: larger than 20 MB; not an e-mail image")
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            raise ComposeError(f"{place}: {src}: no such file (next to the issue: "
-                               f"{self.folder})") from None
+            raise ComposeError(f"{place}: {src}: no such file (paths are relative to "
+                               "the issue file)") from None
         except IsADirectoryError:
             raise ComposeError(f"{place}: {src}: is a folder, not an image") from None
         import io
@@ -116,7 +119,7 @@ class IssueImages:
             assert image.width and image.height  # the model requires them for remote images
             src, natural = image.src, (image.width, image.height)
         else:
-            asset = self.asset(image.src, self.issue.place(*where, "src"))
+            asset = self.asset(image.src, *where, "src")
             src, natural = asset.url, (asset.width, asset.height)
         width, height = display_size(*natural)
         return Shown(src=src, alt="" if image.decorative else image.alt, width=width,
@@ -125,12 +128,10 @@ class IssueImages:
 
     def markdown_resolver(self, *where: str | int):  # type: ignore[no-untyped-def]
         """For ``markdown.to_html``: a local ``![alt](file)`` -> (url, width, height)."""
-        place = self.issue.place(*where)
-
         def resolve(src: str) -> tuple[str, int, int] | None:
             if not src or not is_local(src):
                 return None
-            asset = self.asset(_unquote(src), place)
+            asset = self.asset(_unquote(src), *where)
             return (asset.url, *display_size(asset.width, asset.height))
 
         return resolve
