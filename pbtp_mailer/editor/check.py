@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from pbtp_mailer.compose.build import GMAIL_CLIP_BUDGET, sample_personal
 from pbtp_mailer.compose.layouts import SLOT_PREFIX, SLOT_SUFFIX
 from pbtp_mailer.config import Config
-from pbtp_mailer.editor.archive import sent_issues
 from pbtp_mailer.editor.htmlcheck import (
     MAX_ONLINE_URLS,
     fetch_urls,
@@ -35,6 +34,7 @@ from pbtp_mailer.editor.htmlcheck import (
     is_placeholder_host,
     web_urls,
 )
+from pbtp_mailer.editor.imagecheck import decorative_srcs, image_findings, image_places
 from pbtp_mailer.errors import IssueError, MailerError
 from pbtp_mailer.issue.model import Issue, load_issue
 from pbtp_mailer.issue.yamlsource import Located, dotted_path, load_located
@@ -57,8 +57,6 @@ CODES = {
     "schedule-past": "warning", "schedule": "error", "config-placeholder": "warning",
 }
 
-IMAGE_MAX_BYTES = 200 * 1024
-IMAGE_MAX_WIDTH = 1200
 PREHEADER_RANGE = (40, 100)
 SUBJECT_MAX = 78
 _PLACEHOLDER_TEXT = re.compile(r"placeholder|lorem ipsum|changeme|\bTODO\b|example street",
@@ -182,8 +180,11 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
     except MailerError as exc:
         out.append(Finding("error", places.layout(), "compose", str(exc)))
     else:
-        out.extend(_html_findings(rendition.html, rendition.text, issue, config, places))
-        out.extend(_images(issue, rendition, config, places, online, fetch))
+        out.extend(_html_findings(rendition.html, rendition.text, issue, config, places,
+                                  image_places(issue, rendition.assets, places),
+                                  decorative_srcs(issue, rendition.assets)))
+        out.extend(Finding("warning", *found) for found in
+                   image_findings(issue, rendition.assets, config, places, online, fetch))
         if online:
             out.extend(_online(rendition.html, places, fetch))
     out.extend(config_placeholders(config))
@@ -368,7 +369,8 @@ def _toml_line(lines: list[str], table: str, key: str) -> int:
 
 
 def _html_findings(html: str, text: str, issue: Issue, config: Config,
-                   places: _Places) -> Iterable[Finding]:
+                   places: _Places, images: dict[str, str],
+                   decorative: set[str]) -> Iterable[Finding]:
     problems = html_problems(
         html, text, preheader=issue.preheader, postal_address=config.newsletter.postal_address,
         unsubscribe=f"{SLOT_PREFIX}unsubscribe_url{SLOT_SUFFIX}", layout=issue.layout,
@@ -380,54 +382,14 @@ def _html_findings(html: str, text: str, issue: Issue, config: Config,
             where = places.at("preheader")
         elif p.field == "top":
             where = f"{places.file}:1"
+        elif p.anchor in images:  # a local image, named by its published URL
+            where = images[p.anchor]
         else:
             where = places.find(p.anchor, places.layout()) if p.anchor else places.layout()
-        if p.empty_alt and where in (places.layout(), f"{places.file}:1"):
-            continue  # an empty alt in the layout marks a decorative image
+        if p.empty_alt and (where in (places.layout(), f"{places.file}:1")
+                            or p.anchor in decorative):
+            continue  # an empty alt in the layout, or decorative: true, marks decoration
         yield Finding("warning", where, p.code, p.message)
-
-
-def _image_places(issue: Issue, places: _Places) -> dict[Path, str]:
-    """Where each local image file is named: its ``image:``/``hero:`` field, else the body."""
-    folder = Path(issue.source_file).resolve().parent
-    fields: list[tuple[tuple[str | int, ...], Any]] = [(("hero",), issue.hero)]
-    fields += [(("articles", i, "image"), a.image) for i, a in enumerate(issue.articles)]
-    return {(folder / img.src).resolve(): places.at(*where, "src")
-            for where, img in fields if img is not None and not img.remote}
-
-
-def _images(issue: Issue, rendition: Any, config: Config, places: _Places, online: bool,
-            fetch: Callable[[list[str]], dict[str, str | None]] | None) -> Iterable[Finding]:
-    """Local image files: weight, pixel width, and whether their URL can exist yet."""
-    if not (assets := list(rendition.assets)):
-        return
-    at = _image_places(issue, places)
-    where = {a.name: at.get(a.source) or places.find(a.source.name, places.layout())
-             for a in assets}
-    for a in assets:
-        if len(a.data) > IMAGE_MAX_BYTES:
-            yield Finding("warning", where[a.name], "img-bytes",
-                          f"image {a.source.name}: {len(a.data) // 1024:,} KB; keep e-mail "
-                          f"images under {IMAGE_MAX_BYTES // 1024} KB (compress or resize it)")
-        if a.width > IMAGE_MAX_WIDTH:
-            yield Finding("warning", where[a.name], "img-wide",
-                          f"image {a.source.name}: {a.width:,} px wide; {IMAGE_MAX_WIDTH:,} px "
-                          "is plenty for the column even on retina screens (resize it)")
-    if online:
-        results = (fetch or fetch_urls)([a.url for a in assets])
-        missing = [a for a in assets if results.get(a.url)]
-    else:
-        try:
-            missing = [] if issue.id in sent_issues(config, [issue.id]) else assets
-        except MailerError:
-            missing = assets
-    if missing:
-        first = min(missing, key=lambda a: _line_of(where[a.name]))
-        yield Finding("warning", where[first.name], "img-unpublished",
-                      f"{len(missing)} local image{'s' * (len(missing) != 1)} load from "
-                      f"{first.url.rsplit('/', 1)[0]}/, which exists only once this issue's "
-                      "archive is published (pbtp-mailer archive --all, then upload the "
-                      "site folder) — do that before sending")
 
 
 def _config_url(url: str, config: Config) -> bool:

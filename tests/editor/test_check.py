@@ -235,3 +235,16 @@ def test_local_images_weight_width_and_publication(real_project, real_config):
     online = check_issue(path, real_config, online=True, fetch=fetch)
     unpublished = [f.message for f in online.findings if f.code == "img-unpublished"]
     assert len(unpublished) == 1 and unpublished[0].startswith("2 local images load from")
+
+
+def test_image_alt_and_http_point_at_the_issue_line(real_project, real_config):
+    from pbtp_mailer.editor.check import check_issue
+    from tests.compose.content_issue import ISSUE, write_issue
+
+    text = (ISSUE.replace("![Enrolment by site, January to April]", "![]")
+            .replace("https://cdn.example.org/portraits/muller.jpg",
+                     "http://cdn.pbtpnews.org/portraits/muller.jpg"))
+    path = write_issue(real_project / "issues", text)
+    found = {(f.code, f.place.rsplit(":", 1)[1]) for f in check_issue(path, real_config).findings
+             if f.code in ("img-alt", "img-http")}
+    assert found == {("img-alt", "31"), ("img-http", "37")}  # not the decorative hero (line 8)
