@@ -30,7 +30,7 @@ Fetch = Callable[[list[str]], dict[str, str | None]]
 
 
 def _fields(issue: Issue) -> list[tuple[tuple[str | int, ...], Image]]:
-    fields = [(("hero",), issue.hero)]
+    fields: list[tuple[tuple[str | int, ...], Image | None]] = [(("hero",), issue.hero)]
     fields += [(("articles", i, "image"), a.image) for i, a in enumerate(issue.articles)]
     return [(where, img) for where, img in fields if img is not None]
 
