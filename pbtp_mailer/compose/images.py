@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class IssueImages:
                      height=height, link=image.link, caption=image.caption,
                      decorative=image.decorative, asset=asset)
 
-    def markdown_resolver(self, *where: str | int):  # type: ignore[no-untyped-def]
+    def markdown_resolver(self, *where: str | int) -> Callable[[str], tuple[str, int, int] | None]:
         """For ``markdown.to_html``: a local ``![alt](file)`` -> (url, width, height)."""
         def resolve(src: str) -> tuple[str, int, int] | None:
             if not src or not is_local(src):
