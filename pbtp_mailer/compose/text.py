@@ -46,10 +46,10 @@ def wrap(text: str, *, width: int = WIDTH, indent: str = "", hanging: str | None
     )
 
 
-def underline(title: str, char: str = "-") -> str:
-    line = wrap(title)
+def underline(title: str, char: str = "-", *, width: int = WIDTH) -> str:
+    line = wrap(title, width=width)
     longest = max(len(x) for x in line.splitlines())
-    return f"{line}\n{char * min(longest, WIDTH)}"
+    return f"{line}\n{char * min(longest, width)}"
 
 
 def marker_style(*texts: str) -> str:
@@ -117,7 +117,7 @@ class MarkdownText:
                 i += 3
             elif tok.type == "heading_open":
                 title = self._inline(toks[i + 1], width)
-                out.append(underline(title, "=" if tok.tag in ("h1", "h2") else "-"))
+                out.append(underline(title, "=" if tok.tag in ("h1", "h2") else "-", width=width))
                 i += 3
             elif tok.type in ("bullet_list_open", "ordered_list_open"):
                 close = self._close(toks, i)

@@ -94,6 +94,7 @@ LONG = "https://example.org/" + "x" * 90
     ("1. " + "list words here " * 12 + "\n\n   > " + "quote in a list " * 12, ""),
     ("- item\n  - " + "nested item words " * 12, ""),
     ("> - " + "quoted list item " * 12, "> "),
+    ("> # " + "a quoted heading " * 5, "> "),
     ("> see " + LONG + " and more words " * 6, "> "),
 ])
 def test_every_line_within_78_with_prefixes(src, prefix):
