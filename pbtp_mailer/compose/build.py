@@ -1,4 +1,5 @@
-"""``pbtp-mailer build``: one issue file to email.html, email.txt, message.eml and web.html.
+"""``pbtp-mailer build``: one issue file to email.html, email.txt, message.eml and web.html,
+plus the issue's local images under their content-hashed names.
 
 Validation and composition finish before anything is written; the files are
 written into a temporary folder and moved into place, so a failed build
@@ -84,6 +85,7 @@ def build_issue(path: str | os.PathLike[str], config: Config,
         "email.txt": text.encode("utf-8"),
         "message.eml": eml,
         "web.html": (rendition.web_html or "").encode("utf-8"),
+        **{asset.name: asset.data for asset in rendition.assets},  # images, content-hashed
     }
     final = Path(out_dir) / issue.id
     final.parent.mkdir(parents=True, exist_ok=True)

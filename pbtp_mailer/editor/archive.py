@@ -6,6 +6,7 @@ Output (``site/`` by default), matching the e-mail's "View in browser" link
     index.html          every issue, newest first: date, title, preheader
     feed.xml            Atom (RFC 4287), absolute URLs under archive_url
     <id>/index.html     the browser version of each issue (no per-recipient parts)
+    <id>/NAME.HASH.png  its local images (the e-mail loads them from archive_url + id + /)
 
 Pages link to each other relatively (``../index.html``), so the folder can be
 served from any path or opened from disk. An issue is in the archive once
@@ -45,6 +46,7 @@ class ArchiveEntry:
     html: str
     sent_at: dt.datetime | None
     updated: dt.datetime
+    images: dict[str, bytes] = field(default_factory=dict)  # content-hashed name -> bytes
 
     @property
     def href(self) -> str:
@@ -106,6 +108,7 @@ def _relative(html: str, archive_url: str, issue_id: str) -> str:
             return m.group(0)
         return f'{m.group(1)}="{target}"'
 
+    html = html.replace(f'src="{base}{issue_id}/', 'src="')  # its images sit next to it
     return re.sub(r'\b(href)="' + re.escape(base) + r'([^"#?]*)"', sub, html)
 
 
@@ -209,7 +212,8 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
         html = _relative(rendition.web_html or "", config.newsletter.archive_url, issue.id)
         html = _with_feed_link(html, config.newsletter.name)
         day = dt.datetime.combine(issue.date, dt.time(0, 0), tzinfo=tz)
-        entries.append(ArchiveEntry(issue, html, when, when or day))
+        entries.append(ArchiveEntry(issue, html, when, when or day,
+                                    {a.name: a.data for a in rendition.assets}))
     entries.sort(key=lambda e: (e.issue.date, e.updated, e.issue.id), reverse=True)
     result.entries = entries
 
@@ -217,6 +221,8 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
         (out / e.issue.id).mkdir(exist_ok=True)
+        for name, data in e.images.items():
+            _write(out / e.issue.id / name, data)
         _write(out / e.issue.id / "index.html", e.html.encode("utf-8"))
     index = _index_template(config).render(
         nl=config.newsletter, lang=config.newsletter.language, dir=config.newsletter.direction,

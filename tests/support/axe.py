@@ -1,4 +1,4 @@
-"""axe-core (vendored: ``tests/support/axe/axe.min.js``, v4.10.2, MPL-2.0) for Playwright pages.
+"""axe-core (vendored: ``tests/support/axe/axe.min.js``, v4.12.1, MPL-2.0) for Playwright pages.
 
     from tests.support.axe import axe_violations
     assert axe_violations(page) == []
