@@ -5,7 +5,9 @@ due or sending (issue, list) of the scheduled issues goes through
 ``plan_dispatch`` + ``Dispatcher`` (resume semantics), then earlier
 dispatches whose deferred rows have come due are retried (only rows already
 in the ledger: nobody who subscribed since gets an old issue). What is due
-and what is stale is decided in ``schedule.py``.
+and what is stale is decided in ``state.py``. Dispatch state comes from the
+``Ledger`` the store hands out; a paused run's report is logged (``sent``)
+like any other before its pause is reported.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from pbtp_mailer.schedule.state import (
     find_scheduled,
     held,
     note_due,
-    open_ledger,
     show_time,
     utc,
 )
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchReport
     from pbtp_mailer.schedule.runlog import RunLog
     from pbtp_mailer.store import Store
+    from pbtp_mailer.store.ledger import Ledger
 
 __all__ = ["LOCK_FILE", "DueReport", "DueRunner", "run_due"]
 
@@ -71,6 +73,10 @@ class DueRunner:
         self._current: Dispatcher | None = None
         self._stop: str | None = None
 
+    def _ledger(self) -> Ledger:
+        return self.store.ledger(self.clock,
+                                 message_id_domain=self.config.newsletter.message_id_domain)
+
     def stop(self, why: str = "interrupted by a signal") -> None:
         self._stop = why
         if self._current is not None:
@@ -82,7 +88,7 @@ class DueRunner:
         for p in problems:
             self._problem(out, p, "invalid")
         handled: set[tuple[str, str]] = set()
-        ledger = open_ledger(self.store, self.config, self.clock)
+        ledger = self._ledger()
         for item in items:
             for name in item.lists:
                 if self._stop:
@@ -102,7 +108,7 @@ class DueRunner:
                         f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
                         f"--list {name}"), "paused", item.issue.id, name)
                     continue
-                first, moved = note_due(self.store, item, now)
+                first, moved = note_due(ledger, item, now)
                 if moved:
                     self.log.event("rescheduled", issue=item.issue.id,
                                    send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -130,15 +136,8 @@ class DueRunner:
 
     def _retries(self, out: DueReport, handled: set[tuple[str, str]]) -> None:
         """Earlier dispatches with nothing pending and deferred rows now due."""
-        from sqlalchemy import select
-
-        from pbtp_mailer.store.ledger_schema import dispatches
-
-        ledger = open_ledger(self.store, self.config, self.clock)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(dispatches).where(dispatches.c.state == "running")
-                                .order_by(dispatches.c.id)).all()
-        for d in rows:
+        ledger = self._ledger()
+        for d in ledger.running():
             if self._stop or (d.issue_id, d.list_name) in handled:
                 continue
             counts = ledger.counts(d.id)
@@ -164,8 +163,8 @@ class DueRunner:
                 self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
                                sender=plan.sender_name, recipients=plan.recipients)
             built = self.sender_factory(sender) if self.sender_factory else None
-            self._current = Dispatcher(plan, options, sender=built, clock=self.clock,
-                                       sleep=self.sleep)
+            self._current = Dispatcher(plan, options, sender=built, ledger=self._ledger(),
+                                       clock=self.clock, sleep=self.sleep)
             if self._stop:
                 return
             report = self._current.run()
@@ -178,19 +177,11 @@ class DueRunner:
         finally:
             self._current = None
         out.reports.append(report)
-        c = report.counts
-        state = "done" if not report.remaining and not c.get("sending") else "incomplete"
-        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
-                + report.header_refused)
-        # a resume that only finds rows waiting for their retry time (or for a person)
-        # logs nothing: it happens every few minutes
-        if why != "resume" or busy or report.stopped or state == "done":
-            self.log.event("sent", issue=issue_id, list=list_name, sent=report.sent,
-                           failed=report.failed, deferred=report.deferred,
-                           skipped=report.skipped, remaining=report.remaining,
-                           ambiguous=report.ambiguous,
-                           state="stopped" if report.stopped else state,
-                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota)
+        self._log_sent(report, why)
+        if report.paused:
+            self._problem(out, f"{issue_id} -> {list_name}: {report.pause_message} (fix the "
+                               "cause, then run the same command again to resume)",
+                          "error", issue_id, list_name)
         if report.failed:
             self._problem(out, f"{issue_id} -> {list_name}: {report.failed} recipients failed "
                                f"permanently (pbtp-mailer status {path} --recipients failed)",
@@ -201,6 +192,25 @@ class DueRunner:
                 "when an earlier run stopped; whether they got it is unknown (pbtp-mailer "
                 f"status {path}; resend with pbtp-mailer send {path} --list {list_name} "
                 "--resend-unknown)"), "ambiguous", issue_id, list_name)
+
+    def _log_sent(self, report: DispatchReport, why: str) -> None:
+        """One ``sent`` event per run, paused or not; a resume that only finds rows waiting
+        for their retry time (or for a person) logs nothing: it happens every few minutes."""
+        c = report.counts
+        state = "done" if not report.remaining and not c.get("sending") else "incomplete"
+        if report.stopped:
+            state = "stopped"
+        elif report.paused:
+            state = "paused"
+        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
+                + report.header_refused + report.rejected)
+        if why != "resume" or busy or report.stopped or report.paused or state == "done":
+            self.log.event("sent", issue=report.issue_id, list=report.list_name,
+                           sent=report.sent, failed=report.failed, deferred=report.deferred,
+                           skipped=report.skipped, remaining=report.remaining,
+                           ambiguous=report.ambiguous, state=state,
+                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota,
+                           paused=report.pause_reason.value if report.pause_reason else None)
 
     def _problem(self, out: DueReport, line: str, event: str, issue: str | None = None,
                  list_name: str | None = None) -> None:
@@ -226,6 +236,7 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
     from pbtp_mailer.schedule.lock import RunLock
     from pbtp_mailer.schedule.runlog import RunLog
     from pbtp_mailer.store import Store
+    from pbtp_mailer.store.ledger import Ledger
 
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     log = log or RunLog(None, clock)
