@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from pbtp_mailer.config import Config
-from pbtp_mailer.errors import IssueError, MailerError, StoreError
+from pbtp_mailer.errors import IssueError, MailerError
 from pbtp_mailer.issue.model import Issue, load_issue
 
 __all__ = ["ArchiveEntry", "ArchiveResult", "build_archive", "sent_issues", "atom_feed",
@@ -64,26 +64,13 @@ def sent_issues(config: Config, issue_ids: Iterable[str]) -> dict[str, dt.dateti
     The database is only read, never created or migrated: none yet, or one
     without the ledger's tables, means nothing was sent.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = config.database_url
-    if url.startswith("sqlite"):
-        db = make_url(url).database
-        if not db or db == ":memory:" or not Path(db).expanduser().is_file():
-            return {}
     from pbtp_mailer.store import Store
-    from pbtp_mailer.store.db import open_engine
 
-    with Store(open_engine(url), owns_engine=True, run_migrations=False) as store:
-        ledger = store.ledger()
-        try:
-            if not ledger.exists():
-                return {}
-            return ledger.first_sent(issue_ids)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"reading the ledger failed: {getattr(exc, 'orig', None) or exc}"
-                             ) from None
+    store = Store.existing(config)
+    if store is None:
+        return {}
+    with store:
+        return store.ledger().first_sent(issue_ids)
 
 
 def _relative(html: str, archive_url: str, issue_id: str) -> str:

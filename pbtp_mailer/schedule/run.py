@@ -236,7 +236,6 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
     from pbtp_mailer.schedule.lock import RunLock
     from pbtp_mailer.schedule.runlog import RunLog
     from pbtp_mailer.store import Store
-    from pbtp_mailer.store.ledger import Ledger
 
     clock = clock or (lambda: dt.datetime.now(dt.UTC))
     log = log or RunLog(None, clock)

@@ -80,6 +80,19 @@ class Store:
         return cls(open_engine(config.database_url), clock=clock, owns_engine=True)
 
     @classmethod
+    def existing(cls, config: Config, *, clock: Clock = _utcnow) -> Store | None:
+        """The configured database as it is (never created, never migrated), for readers
+        such as ``archive``; None when a SQLite file does not exist yet."""
+        from sqlalchemy.engine import make_url
+
+        url = config.database_url
+        if url.startswith("sqlite"):
+            db = make_url(url).database
+            if not db or db == ":memory:" or not Path(db).expanduser().is_file():
+                return None
+        return cls(open_engine(url), clock=clock, owns_engine=True, run_migrations=False)
+
+    @classmethod
     def from_url(cls, url: str, *, clock: Clock = _utcnow) -> Store:
         return cls(open_engine(url), clock=clock, owns_engine=True)
 
@@ -159,7 +172,8 @@ class Store:
 
     def _recipients(self, ml: MailingList, batch_size: int) -> Iterator[Recipient]:
         last = 0
-        for _ in range(10**9):  # bounded: each pass advances ``last`` or stops
+        full_page = True
+        while full_page:  # each pass advances ``last``; a short page is the last one
             q = (
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
                        subscribers.c.attrs)
@@ -179,9 +193,9 @@ class Store:
             for r in rows:
                 yield Recipient(r.id, ml.id, r.email, r.name,
                                 {str(k): str(v) for k, v in (r.attrs or {}).items()})
-            if len(rows) < batch_size:
-                return
-            last = rows[-1].id
+            full_page = len(rows) == batch_size
+            if rows:
+                last = rows[-1].id
 
     # -- suppression ---------------------------------------------------------
 

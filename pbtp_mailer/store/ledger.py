@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, func, inspect, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from pbtp_mailer.errors import ContentChangedError
+from pbtp_mailer.errors import ContentChangedError, StoreError
 from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
 from pbtp_mailer.store.db import insert_ignore, write_transaction
@@ -145,10 +146,18 @@ class Ledger:
         return {"dispatches", "deliveries"} <= names
 
     def first_sent(self, issue_ids: Iterable[str]) -> dict[str, dt.datetime]:
-        """When each issue's first dispatch with a ``sent`` delivery was created."""
+        """When each issue's first dispatch with a ``sent`` delivery was created (an empty
+        answer from a database without the ledger's tables: nothing was sent there)."""
         wanted = list(issue_ids)
-        if not wanted:
-            return {}
+        try:
+            if not wanted or not self.exists():
+                return {}
+            return self._first_sent(wanted)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading the ledger failed: {getattr(exc, 'orig', None) or exc}"
+                             ) from None
+
+    def _first_sent(self, wanted: list[str]) -> dict[str, dt.datetime]:
         q = (select(dispatches.c.issue_id, func.min(dispatches.c.created_at))
              .where(dispatches.c.issue_id.in_(wanted),
                     select(deliveries.c.id).where(deliveries.c.dispatch_id == dispatches.c.id,
@@ -156,7 +165,8 @@ class Ledger:
              .group_by(dispatches.c.issue_id))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return {issue_id: aware(when) for issue_id, when in rows if when is not None}
+        return {issue_id: when.replace(tzinfo=when.tzinfo or dt.UTC)
+                for issue_id, when in rows if when is not None}
 
     # -- cron's record of due issues -------------------------------------------
 

@@ -41,5 +41,5 @@ def usage(conn: Connection, sender: str, windows: Iterable[str],
         row = conn.execute(select(rate_usage).where(
             rate_usage.c.sender == sender, rate_usage.c.window == window)).first()
         current = row is not None and aware(row.window_start) == window_start(now, window)
-        out[window] = row.count if current else 0
+        out[window] = int(row._mapping["count"]) if row is not None and current else 0
     return out
