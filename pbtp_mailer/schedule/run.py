@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pbtp_mailer.errors import MailerError
 from pbtp_mailer.schedule.state import (
     Clock,
+    Scheduled,
     SenderFactory,
     classify,
     find_scheduled,
@@ -83,49 +84,19 @@ class DueRunner:
             self._current.stop(why)
 
     def run(self) -> DueReport:
+        """Every due (issue, list), then the deferred retries of earlier dispatches."""
         out = DueReport()
         items, problems = find_scheduled(self.issues_dir, self.config)
         for p in problems:
             self._problem(out, p, "invalid")
         handled: set[tuple[str, str]] = set()
         ledger = self._ledger()
-        for item in items:
-            for name in item.lists:
-                if self._stop:
-                    break
-                now = self.schedule_clock()
-                found = ledger.find(item.issue.id, name)
-                dispatch = found[0] if found else None
-                state = classify(item.send_at, dispatch, now, self.window)
-                if state in ("upcoming", "done"):
-                    continue
-                if state == "sending" and item.send_at > now:
-                    continue  # started by hand before its time: only deferred retries (below)
-                if dispatch is not None and held(dispatch):
-                    handled.add((item.issue.id, name))
-                    self._problem(out, (
-                        f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
-                        f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
-                        f"--list {name}"), "paused", item.issue.id, name)
-                    continue
-                first, moved = note_due(ledger, item, now)
-                if moved:
-                    self.log.event("rescheduled", issue=item.issue.id,
-                                   send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                if state == "stale":
-                    late = (now - item.send_at).total_seconds() / 3600
-                    self._problem(out, (
-                        f"{item.issue.place('schedule', 'send_at')}: schedule.send_at: "
-                        f"not sent to '{name}': {show_time(item.send_at, self.zone)} is "
-                        f"{late:.1f} h past (stale_after_hours = "
-                        f"{self.config.dispatch.stale_after_hours:g}; first seen due "
-                        f"{utc(first)}); send it by hand (pbtp-mailer send {item.path} --list "
-                        f"{name}) or move send_at"), "stale", item.issue.id, name)
-                    continue
+        pairs = ((item, name) for item in items for name in item.lists)
+        for item, name in pairs:
+            if self._stop:
+                break
+            if self._scheduled(out, ledger, item, name):
                 handled.add((item.issue.id, name))
-                fresh = now - item.send_at <= self.window
-                self._dispatch(out, item.path, item.issue.id, name, item.sender,
-                               enqueue_new=fresh, why="due" if dispatch is None else "resume")
         if not self._stop:
             self._retries(out, handled)
         if self._stop:
@@ -133,6 +104,47 @@ class DueRunner:
             self._problem(out, f"dispatch-due stopped: {self._stop}; the next run continues",
                           "stopped")
         return out
+
+    def _scheduled(self, out: DueReport, ledger: Ledger, item: Scheduled, name: str) -> bool:
+        """Send, resume, hold or report one scheduled (issue, list); True when this run
+        dealt with it (its deferred rows are then not retried again below)."""
+        now = self.schedule_clock()
+        found = ledger.find(item.issue.id, name)
+        dispatch = found[0] if found else None
+        state = classify(item.send_at, dispatch, now, self.window)
+        if state in ("upcoming", "done"):
+            return False
+        if state == "sending" and item.send_at > now:
+            return False  # started by hand before its time: only deferred retries (below)
+        if dispatch is not None and held(dispatch):
+            self._problem(out, (
+                f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
+                f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
+                f"--list {name}"), "paused", item.issue.id, name)
+            return True
+        first, moved = note_due(ledger, item, now)
+        if moved:
+            self.log.event("rescheduled", issue=item.issue.id,
+                           send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if state == "stale":
+            self._stale(out, item, name, now, first)
+            return False
+        fresh = now - item.send_at <= self.window
+        self._dispatch(out, item.path, item.issue.id, name, item.sender,
+                       enqueue_new=fresh, why="due" if dispatch is None else "resume")
+        return True
+
+    def _stale(self, out: DueReport, item: Scheduled, name: str, now: dt.datetime,
+               first: dt.datetime) -> None:
+        """Report a due issue too old for cron to send (a person decides)."""
+        late = (now - item.send_at).total_seconds() / 3600
+        self._problem(out, (
+            f"{item.issue.place('schedule', 'send_at')}: schedule.send_at: "
+            f"not sent to '{name}': {show_time(item.send_at, self.zone)} is "
+            f"{late:.1f} h past (stale_after_hours = "
+            f"{self.config.dispatch.stale_after_hours:g}; first seen due "
+            f"{utc(first)}); send it by hand (pbtp-mailer send {item.path} --list "
+            f"{name}) or move send_at"), "stale", item.issue.id, name)
 
     def _retries(self, out: DueReport, handled: set[tuple[str, str]]) -> None:
         """Earlier dispatches with nothing pending and deferred rows now due."""
