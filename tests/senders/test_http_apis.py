@@ -142,6 +142,18 @@ def test_postmark_account_error_in_batch_raises() -> None:
             sender.send([outgoing()])
 
 
+def test_postmark_invalid_request_rejects_the_messages_not_the_recipients() -> None:
+    import json
+
+    with FakeAPI("postmark", secret=API_SECRET) as api:
+        api.script.append((422, {"Content-Type": "application/json"}, json.dumps(
+            {"ErrorCode": 300, "Message": "Invalid email request"}).encode()))
+        with make(api) as sender:
+            results = sender.send([outgoing("a@example.net"), outgoing("b@example.net")])
+    assert [(r.status, r.code) for r in results] == [(Status.REJECTED, 422)] * 2
+    assert "300: Invalid email request" in results[0].text
+
+
 def test_postmark_too_many_recipients_per_message() -> None:
     with FakeAPI("postmark", secret=API_SECRET) as api:
         msg = Outgoing(FROM, tuple(f"r{i}@example.net" for i in range(51)), make_message())
