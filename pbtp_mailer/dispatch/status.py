@@ -84,7 +84,9 @@ def format_status(statuses: list[DispatchStatus]) -> str:
     lines = []
     for s in statuses:
         c = s.counts
-        lines.append(f"Issue {s.issue_id} -> list '{s.list_name}' via {s.sender}: {s.state}")
+        reason = f" ({s.pause_reason})" if s.pause_reason else ""
+        lines.append(f"Issue {s.issue_id} -> list '{s.list_name}' via {s.sender}: "
+                     f"{s.state}{reason}")
         lines.append(f"  recipients {s.total}: sent {c['sent']}, failed {c['failed']}, "
                      f"deferred {c['deferred']}, pending {c['pending']}, "
                      f"sending {c['sending']}, skipped {c['skipped']}"

@@ -148,3 +148,17 @@ def test_finding7_accepted_rows_are_sent_after_a_crash_in_the_batch(world):
 def plan_id(store) -> int:
     (dispatch,) = store.ledger().find("2024-03")
     return dispatch.id
+
+
+def test_status_shows_the_pause_reason(world, memory_sender):
+    from pbtp_mailer.dispatch.status import format_status, issue_status
+
+    emails = world.make_list(6)
+    store = world.store()
+    world.run(store, sender=memory_sender(reject={emails[0]: [554, "5.7.1 spam"]}))
+    (st,) = issue_status(store, "2024-03")
+    assert st.pause_reason == "message_rejected" and st.counts["rejected"] == 1
+    text = format_status([st])
+    assert text.splitlines()[0] == "Issue 2024-03 -> list 'members' via outbox: paused " \
+                                   "(message_rejected)"
+    assert ", rejected 1" in text.splitlines()[1]
