@@ -279,6 +279,19 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
         click.get_current_context().exit(1)
 
 
+@suppress.command("remove")
+@click.argument("email")
+@click.option("--reason", "why", required=True,
+              help="Why the suppression was wrong (kept in the address's history).")
+@pass_app
+def suppress_remove(app: AppContext, email: str, why: str) -> None:
+    """Lift the bounce or complaint of EMAIL recorded in error (an unsubscribe stays)."""
+    with _open(app) as store:
+        lifted = store.unsuppress(email, reason=why)
+    click.echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
+               "of each list it is subscribed to.")
+
+
 @click.command()
 @click.argument("email", required=False)
 @click.option("--list", "list_name", default=None, help="Only this list (default: all lists).")

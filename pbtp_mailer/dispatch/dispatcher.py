@@ -4,13 +4,16 @@ The dispatcher owns every decision: how many messages per batch (the
 sender's concurrency, the rate limit), what a failure means (transient ->
 ``deferred`` with exponential backoff and jitter, until ``max_attempts`` or
 ``max_age_hours``; permanent -> ``failed`` and, by policy, the address
-suppressed as bounced), and when to stop (too many consecutive failures
-pause the dispatch with one error instead of burning through the list).
+suppressed as bounced; the message itself rejected -> ``rejected``, nobody
+suppressed, the run paused for a person), and when to stop (too many
+consecutive failures pause the dispatch instead of burning through the list).
 
 The issue is composed once; each recipient's bytes come from the message
 template in microseconds. Re-running resumes: ``sent`` and ``failed`` rows
 are never sent again, rows left ``sending`` by a crash are reported as
-ambiguous and resent only with ``resend_unknown``.
+ambiguous and resent only with ``resend_unknown``. A run that pauses or
+stops returns its report like any other; the reason is stored as a
+``PauseReason`` on the dispatch.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ from typing import TYPE_CHECKING
 
 from pbtp_mailer.dispatch.plan import DispatchOptions, DryRun, Personaliser, Plan, dry_run, plan_dispatch
 from pbtp_mailer.dispatch.ratelimit import RATE_KEYS, TokenBucket
-from pbtp_mailer.errors import DispatchPausedError, HeaderError, SendPermanentError, SendTransientError
+from pbtp_mailer.dispatch.report import (
+    EXIT_FAILED,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_PAUSED,
+    DispatchReport,
+)
+from pbtp_mailer.errors import HeaderError, SendPermanentError, SendTransientError
+from pbtp_mailer.senders.base import Outgoing, Status
+from pbtp_mailer.store.ledger_types import Claimed, Decision, PauseReason
 
 if TYPE_CHECKING:
     from pbtp_mailer.senders.base import Sender, SendResult
-    from pbtp_mailer.store.ledger import Claimed, DispatchInfo, Ledger, Outcome
+    from pbtp_mailer.store.ledger import DispatchInfo, Ledger
 
 __all__ = ["DispatchOptions", "DispatchReport", "Plan", "Dispatcher", "plan_dispatch",
-           "dry_run", "DryRun", "Personaliser",
+           "dry_run", "DryRun", "Personaliser", "PauseReason",
            "EXIT_OK", "EXIT_FAILED", "EXIT_PAUSED", "EXIT_INCOMPLETE"]
-
-EXIT_OK = 0
-EXIT_FAILED = 3  # some recipients failed permanently
-EXIT_PAUSED = 4  # paused: too many consecutive failures, or interrupted
-EXIT_INCOMPLETE = 5  # deferred or ambiguous rows remain; a later run continues
 
 Clock = Callable[[], dt.datetime]
 
@@ -48,53 +55,36 @@ def _utcnow() -> dt.datetime:
 
 
 @dataclass
-class DispatchReport:
-    issue_id: str
-    list_name: str
-    sender: str
-    sent: int = 0
-    failed: int = 0
-    deferred: int = 0
-    skipped: int = 0
-    header_refused: int = 0
-    requeued_unknown: int = 0
-    enqueued: int = 0
-    ambiguous: int = 0
-    paused: str | None = None
-    stopped: str | None = None
-    quota: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
+class _Run:
+    """One run's state between its steps."""
 
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-    @property
-    def remaining(self) -> int:
-        """Rows a later run must still handle (not those another live dispatcher is sending)."""
-        return self.counts.get("pending", 0) + self.counts.get("deferred", 0) + self.ambiguous
-
-    @property
-    def exit_code(self) -> int:
-        if self.paused or self.stopped:
-            return EXIT_PAUSED
-        if self.failed:
-            return EXIT_FAILED
-        if self.remaining:
-            return EXIT_INCOMPLETE
-        return EXIT_OK
+    dispatch: DispatchInfo
+    report: DispatchReport
+    personaliser: Personaliser
+    budget: int | None  # messages this run may still send (``--limit``)
+    in_run_wait: float  # deferred rows due within this many seconds are waited for
+    reserved: deque[Claimed] = field(default_factory=deque)
+    #: decided but not yet written: recorded with the next reservation or batch, or at the end
+    unrecorded: list[Decision] = field(default_factory=list)
+    consecutive: int = 0  # failures since the last acceptance
+    last_error: str = ""
+    batch_size: int = 1
+    chunk: int = 128  # rows reserved at once
+    bucket: TokenBucket | None = None
+    over: bool = False  # the loop's exit: set by the step that ends the run
 
 
 class Dispatcher:
+    """Sends one issue to one list through the ledger the store hands out."""
+
     def __init__(self, plan: Plan, options: DispatchOptions, *,
-                 sender: Sender | None = None, clock: Clock = _utcnow,
+                 sender: Sender | None = None, ledger: Ledger | None = None,
+                 clock: Clock = _utcnow,
                  sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None,
                  on_progress: Callable[[DispatchReport], None] | None = None) -> None:
-        from pbtp_mailer.store.ledger import Ledger, new_owner
+        from pbtp_mailer.store.runners import new_owner
 
         self.plan = plan
         self.options = options
@@ -105,8 +95,8 @@ class Dispatcher:
         self.monotonic = monotonic
         self.rng = rng or random.Random()
         self.on_progress = on_progress
-        self.ledger: Ledger = Ledger(plan.store.engine, clock=clock,
-                                     message_id_domain=plan.config.newsletter.message_id_domain)
+        self.ledger: Ledger = ledger or plan.store.ledger(
+            clock, message_id_domain=plan.config.newsletter.message_id_domain)
         self.owner = new_owner()
         self._sender = sender
         self._stop: str | None = None
@@ -126,6 +116,249 @@ class Dispatcher:
         spec = SenderSpec(spec.name, spec.kind, options, spec.environ, spec.base_dir)
         return build_sender(spec, concurrency=self.options.concurrency)
 
+    # -- the loop -------------------------------------------------------------
+
+    def run(self) -> DispatchReport:
+        """Send what is due now. A run that pauses, stops or meets its quota returns its
+        report too: ``paused``/``pause_reason``, ``stopped`` or ``quota`` say why."""
+        run = self._start()
+        sender = self._build_sender()
+        self._take_over(run)
+        try:
+            with sender:
+                self._size_batches(run, sender)
+                while not run.over:
+                    batch = self._next_batch(run)
+                    if batch is None:
+                        continue
+                    self._send_batch(run, sender, batch)
+                    self._after_batch(run)
+        except (SendPermanentError, SendTransientError) as exc:
+            # raised by open() (server down, TLS, credentials) or a batch-level refusal
+            self._pause(run, PauseReason.SENDER_UNAVAILABLE, str(exc))
+        finally:
+            self._settle(run)
+        return self._finish(run)
+
+    def _start(self) -> _Run:
+        """Open (or resume) the dispatch and queue its recipients."""
+        plan, opts, ledger = self.plan, self.options, self.ledger
+        r = plan.rendition
+        dispatch = ledger.open_dispatch(
+            issue_id=plan.issue.id, ml=plan.mailing_list, issue_file=plan.issue_file,
+            sender=plan.sender_name, subject=r.subject, preheader=r.preheader,
+            language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes)
+        report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
+                                started=self.monotonic())
+        if opts.enqueue_new:
+            report.enqueued = ledger.enqueue(dispatch, plan.mailing_list.id)
+        if opts.resend_unknown:
+            report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
+        # a rejected message is tried again by the next run (cron holds such a dispatch)
+        report.requeued_rejected = ledger.requeue_rejected(dispatch.id)
+        wait = (opts.in_run_retry_seconds if opts.in_run_retry_seconds is not None
+                else self.settings.in_run_retry_seconds)
+        return _Run(dispatch, report, Personaliser(plan.template, self.config),
+                    budget=opts.limit, in_run_wait=wait)
+
+    def _take_over(self, run: _Run) -> None:
+        """Announce this runner, resume a paused dispatch, free rows dead runs had claimed."""
+        self.ledger.register(self.owner)
+        if run.dispatch.state == "paused":
+            self.ledger.set_state(run.dispatch.id, "running", "")
+        self.ledger.release_dead_claims(run.dispatch.id)
+
+    def _size_batches(self, run: _Run, sender: Sender) -> None:
+        """Batches of the sender's concurrency, reservations of many batches, the rate bucket."""
+        run.batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
+        run.chunk = max(run.batch_size * 16, 128)
+        per_second = self.plan.limits.per_second
+        if per_second:
+            run.bucket = TokenBucket(per_second, burst=min(run.batch_size, per_second),
+                                     clock=self.monotonic, sleep=self.sleep)
+
+    # -- steps ------------------------------------------------------------------
+
+    def _next_batch(self, run: _Run) -> list[Claimed] | None:
+        """The rows to send now, marked ``sending`` (recording the last batch's decisions in
+        the same transaction; rows suppressed meanwhile are left out). None when there is no
+        batch this time: with ``run.over`` set when the run should end (stopped, ``--limit``
+        spent, nothing due, quota reached), without it after waiting for a deferred row."""
+        if self._stop:
+            run.report.stopped = self._stop
+            run.over = True
+            return None
+        if run.budget is not None and run.budget <= 0:
+            run.over = True
+            return None
+        if not run.reserved and not self._reserve(run):
+            return None
+        want = self._room(run)
+        if want <= 0:
+            return None
+        batch = [run.reserved.popleft() for _ in range(want)]
+        plan = self.plan
+        sending = self.ledger.begin_send(self.owner, batch, run.unrecorded,
+                                         list_id=plan.mailing_list.id,
+                                         rate_windows=plan.limits.windows,
+                                         sender_name=plan.sender_name)
+        run.unrecorded = []
+        run.report.skipped += len(batch) - len(sending)
+        if run.budget is not None:
+            run.budget -= len(sending)
+        return sending
+
+    def _reserve(self, run: _Run) -> bool:
+        """Claim the next rows due. False when there are none: the run ends, unless a
+        deferred row comes due within ``in_run_retry_seconds`` (then it waits for it)."""
+        n = run.chunk if run.budget is None else min(run.chunk, run.budget)
+        step = self.ledger.reserve(run.dispatch, self.owner, n,
+                                   list_id=self.plan.mailing_list.id, decisions=run.unrecorded)
+        run.unrecorded = []
+        run.report.skipped += step.skipped
+        run.reserved.extend(step.claimed)
+        if run.reserved:
+            return True
+        due = self.ledger.next_due(run.dispatch.id)
+        now = self.clock()
+        if due is not None and (due - now).total_seconds() <= run.in_run_wait:
+            self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
+        else:
+            run.over = True
+        return False
+
+    def _room(self, run: _Run) -> int:
+        """How many reserved rows may go now: batch size, ``--limit``, the sender's quota
+        windows (a full one ends the run) and the per-second bucket."""
+        want = min(run.batch_size, len(run.reserved))
+        if run.budget is not None:
+            want = min(want, run.budget)
+        windows = self.plan.limits.windows
+        if windows:
+            used = self.ledger.usage(self.plan.sender_name, windows)
+            room = min(limit - used[w] for w, limit in windows.items())
+            if room <= 0:
+                full = next(w for w, lim in windows.items() if used[w] >= lim)
+                run.report.quota = (f"sender '{self.plan.sender_name}' reached its "
+                                    f"per-{full} limit ({windows[full]})")
+                run.over = True
+                return 0
+            want = min(want, room)
+        if run.bucket is not None:
+            want = run.bucket.take(want)
+        return want
+
+    def _send_batch(self, run: _Run, sender: Sender, batch: Sequence[Claimed]) -> None:
+        """Personalise each row and hand the messages to the sender; a refusal of the whole
+        batch puts the rows back (transient: counted as failures; permanent: raised)."""
+        now = self.clock()
+        messages = self._personalise(run, batch, now)
+        if not messages:
+            return
+        try:
+            results = sender.send(messages)
+        except SendTransientError as exc:
+            self.ledger.release([m.ref for m in messages], str(exc))
+            run.last_error = str(exc)
+            run.consecutive += len(messages)
+            wait = exc.retry_after or min(30.0, self.settings.backoff_base_seconds)
+            self.sleep(min(wait, 30.0) * self.rng.uniform(0.5, 1.0))
+            return
+        except SendPermanentError:
+            self.ledger.release([m.ref for m in messages], "sender refused the batch")
+            raise
+        self._hear(run, messages, results, now)
+
+    def _personalise(self, run: _Run, batch: Sequence[Claimed],
+                     now: dt.datetime) -> list[Outgoing]:
+        """Each row's message; a row whose data cannot go in a header fails here, unsent."""
+        mail_from = self.config.newsletter.from_address
+        messages = []
+        for c in batch:
+            try:
+                data = run.personaliser.message(c, now)
+            except HeaderError as exc:
+                run.unrecorded.append(Decision(c.id, "failed", None,
+                                               f"refused before sending: {exc}"))
+                run.report.header_refused += 1
+                run.report.failed += 1
+                continue
+            messages.append(Outgoing(mail_from, (c.email,), data, ref=c, dot_safe=True))
+        return messages
+
+    def _hear(self, run: _Run, messages: Sequence[Outgoing], results: Sequence[SendResult],
+              now: dt.datetime) -> None:
+        """Turn the sender's answers into decisions. Acceptances are taken first, by code
+        that cannot fail, so a crash in the policy after them never leaves a row the server
+        accepted ``sending`` (ambiguous: ``--resend-unknown`` would send it twice)."""
+        first: dict[int, SendResult] = {}
+        for res in results:  # one result per recipient; we send one recipient per message
+            first.setdefault(res.message.ref.id, res)
+        report = run.report
+        for res in first.values():
+            if res.status is Status.ACCEPTED:
+                run.unrecorded.append(Decision(res.message.ref.id, "sent", res.code, res.text,
+                                               res.provider_id))
+                report.sent += 1
+        rejected: SendResult | None = None
+        for res in first.values():
+            if res.status is Status.ACCEPTED:
+                run.consecutive = 0
+                continue
+            c: Claimed = res.message.ref
+            decision = self._decide(c, res, now)
+            run.unrecorded.append(decision)
+            run.consecutive += 1
+            run.last_error = f"{c.email}: {res.code or ''} {res.text}".strip()
+            if decision.state == "rejected":
+                report.rejected += 1
+                rejected = rejected or res
+            elif decision.state == "failed":
+                report.failed += 1
+            else:
+                report.deferred += 1
+        for m in messages:  # a sender that said nothing about a message: retry it later
+            if m.ref.id not in first:
+                due = now + dt.timedelta(seconds=self._backoff(m.ref.attempts, None))
+                run.unrecorded.append(Decision(m.ref.id, "deferred", None,
+                                               "no result from sender", next_attempt_at=due))
+        if rejected is not None:
+            self._pause(run, PauseReason.MESSAGE_REJECTED, _rejection_note(rejected, report))
+
+    def _after_batch(self, run: _Run) -> None:
+        """Report progress; pause when recipients keep failing one after another."""
+        if self.on_progress:
+            self.on_progress(run.report)
+        if run.consecutive >= self.settings.pause_after_consecutive_failures:
+            self._pause(run, PauseReason.CONSECUTIVE_FAILURES,
+                        f"{run.consecutive} consecutive failures; last: {run.last_error}")
+
+    def _pause(self, run: _Run, reason: PauseReason, note: str) -> None:
+        """End the run as paused (the first reason wins)."""
+        if run.report.pause_reason is None:
+            run.report.paused, run.report.pause_reason = note, reason
+        run.over = True
+
+    def _settle(self, run: _Run) -> None:
+        """However the loop ended: write what is decided, give back rows never sent, sign off."""
+        self.ledger.finish(run.unrecorded)
+        run.unrecorded = []
+        self.ledger.release(list(run.reserved), "released: the run stopped before sending it")
+        run.reserved.clear()
+        self.ledger.unregister(self.owner)
+
+    def _finish(self, run: _Run) -> DispatchReport:
+        """The ledger's counts in the report; the dispatch paused (with its reason) or done."""
+        report, dispatch_id = run.report, run.dispatch.id
+        report.counts = self.ledger.counts(dispatch_id)
+        report.ambiguous = len(self.ledger.ambiguous(dispatch_id))
+        report.finished = self.monotonic()
+        if report.paused and report.pause_reason is not None:
+            self.ledger.pause(dispatch_id, report.pause_reason, report.paused)
+        elif not report.remaining and not report.counts.get("sending"):
+            self.ledger.set_state(dispatch_id, "done")
+        return report
+
     # -- policy -------------------------------------------------------------
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
@@ -136,185 +369,27 @@ class Dispatcher:
             delay = max(delay, retry_after)
         return delay
 
-    def _decide(self, c: Claimed, r: SendResult, now: dt.datetime) -> Outcome:
-        from pbtp_mailer.senders.base import Status
-        from pbtp_mailer.store.ledger import Outcome
-
-        if r.status is Status.ACCEPTED:
-            return Outcome(c.id, "sent", r.code, r.text, r.provider_id)
+    def _decide(self, c: Claimed, r: SendResult, now: dt.datetime) -> Decision:
+        """What a refusal means for the row: retry later, give up (and suppress), or, for a
+        message the server refused as such, keep it for a person without blaming anyone."""
+        if r.status is Status.REJECTED:
+            return Decision(c.id, "rejected", r.code, r.text, r.provider_id)
         if r.status is Status.TRANSIENT:
             age_h = (now - c.first_attempt_at).total_seconds() / 3600
             if c.attempts >= self.settings.max_attempts or age_h >= self.settings.max_age_hours:
-                return Outcome(c.id, "failed", r.code,
-                               f"gave up after {c.attempts} attempts: {r.text}", r.provider_id)
+                return Decision(c.id, "failed", r.code,
+                                f"gave up after {c.attempts} attempts: {r.text}", r.provider_id)
             due = now + dt.timedelta(seconds=self._backoff(c.attempts, r.retry_after))
-            return Outcome(c.id, "deferred", r.code, r.text, r.provider_id, next_attempt_at=due)
+            return Decision(c.id, "deferred", r.code, r.text, r.provider_id, next_attempt_at=due)
         suppress = "bounced" if self.settings.suppress_on_permanent else None
-        return Outcome(c.id, "failed", r.code, r.text, r.provider_id, suppress_as=suppress,
-                       email=c.email)
+        return Decision(c.id, "failed", r.code, r.text, r.provider_id, suppress_as=suppress,
+                        email=c.email)
 
-    # -- the loop -------------------------------------------------------------
 
-    def run(self) -> DispatchReport:
-        plan, opts, ledger = self.plan, self.options, self.ledger
-        r = plan.rendition
-        dispatch: DispatchInfo = ledger.open_dispatch(
-            issue_id=plan.issue.id, ml=plan.mailing_list, issue_file=plan.issue_file,
-            sender=plan.sender_name, subject=r.subject, preheader=r.preheader,
-            language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes)
-        report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
-                                started=self.monotonic())
-        if opts.enqueue_new:
-            report.enqueued = ledger.enqueue(dispatch, plan.mailing_list.id)
-        if opts.resend_unknown:
-            report.requeued_unknown = ledger.requeue_unknown(dispatch.id)
-        personaliser = Personaliser(plan.template, self.config)
-        sender = self._build_sender()
-        limits = plan.limits
-        windows = limits.windows
-        in_run_wait = (opts.in_run_retry_seconds if opts.in_run_retry_seconds is not None
-                       else self.settings.in_run_retry_seconds)
-        mail_from = self.config.newsletter.from_address
-        ledger.register(self.owner)
-        if dispatch.state == "paused":
-            ledger.set_state(dispatch.id, "running", "")
-        ledger.release_dead_claims(dispatch.id)
-        outcomes: list[Outcome] = []
-        reserved: deque[Claimed] = deque()
-        consecutive = 0
-        budget = opts.limit
-        try:
-            with sender:
-                batch_size = max(1, int(getattr(sender, "batch_size", 1) or 1))
-                chunk = max(batch_size * 16, 128)
-                bucket = (TokenBucket(limits.per_second, burst=min(batch_size, limits.per_second),
-                                      clock=self.monotonic, sleep=self.sleep)
-                          if limits.per_second else None)
-                for _ in range(10**9):  # bounded by rows, attempts, budget and stop
-                    if self._stop:
-                        report.stopped = self._stop
-                        break
-                    if budget is not None and budget <= 0:
-                        break
-                    if not reserved:
-                        step = ledger.reserve(dispatch, self.owner,
-                                              chunk if budget is None else min(chunk, budget),
-                                              list_id=plan.mailing_list.id, outcomes=outcomes)
-                        outcomes = []
-                        report.skipped += step.skipped
-                        reserved.extend(step.claimed)
-                        if not reserved:
-                            due = ledger.next_due(dispatch.id)
-                            now = self.clock()
-                            if due is not None and (due - now).total_seconds() <= in_run_wait:
-                                self.sleep(max(0.0, (due - now).total_seconds()) + 0.001)
-                                continue
-                            break
-                    want = min(batch_size, len(reserved))
-                    if budget is not None:
-                        want = min(want, budget)
-                    if windows:
-                        used = ledger.usage(plan.sender_name, windows)
-                        room = min(limit - used[w] for w, limit in windows.items())
-                        if room <= 0:
-                            full = next(w for w, lim in windows.items() if used[w] >= lim)
-                            report.quota = (f"sender '{plan.sender_name}' reached its "
-                                            f"per-{full} limit ({windows[full]})")
-                            break
-                        want = min(want, room)
-                    if bucket is not None:
-                        want = bucket.take(want)
-                    batch = [reserved.popleft() for _ in range(want)]
-                    sending = ledger.begin_send(self.owner, batch, outcomes,
-                                                list_id=plan.mailing_list.id,
-                                                rate_windows=windows,
-                                                sender_name=plan.sender_name)
-                    report.skipped += len(batch) - len(sending)
-                    batch = sending
-                    outcomes, consecutive = self._send(sender, batch, personaliser,
-                                                       mail_from, report, consecutive)
-                    if budget is not None:
-                        budget -= len(batch)
-                    if self.on_progress:
-                        self.on_progress(report)
-                    if consecutive >= self.settings.pause_after_consecutive_failures:
-                        report.paused = (f"{consecutive} consecutive failures; "
-                                         f"last: {self._last_error}")
-                        break
-        except (SendPermanentError, SendTransientError) as exc:
-            # raised by open() (server down, TLS, credentials) or a batch-level refusal
-            report.paused = str(exc)
-        finally:
-            ledger.finish(outcomes)
-            ledger.release(list(reserved), "released: the run stopped before sending it")
-            ledger.unregister(self.owner)
-        report.counts = ledger.counts(dispatch.id)
-        report.ambiguous = len(ledger.ambiguous(dispatch.id))
-        report.finished = self.monotonic()
-        if report.paused:
-            ledger.set_state(dispatch.id, "paused", report.paused)
-            raise DispatchPausedError(
-                f"dispatch of {plan.issue.id} to '{plan.mailing_list.name}' paused: "
-                f"{report.paused}",
-                hint="fix the cause, then run the same command again to resume") from None
-        if not report.remaining and not report.counts.get("sending"):
-            ledger.set_state(dispatch.id, "done")
-        return report
-
-    _last_error = ""
-
-    def _send(self, sender: Sender, claimed: Sequence[Claimed], personaliser: Personaliser,
-              mail_from: str, report: DispatchReport,
-              consecutive: int) -> tuple[list[Outcome], int]:
-        from pbtp_mailer.senders.base import Outgoing
-        from pbtp_mailer.store.ledger import Outcome
-
-        now = self.clock()
-        outcomes: list[Outcome] = []
-        batch: list[Outgoing] = []
-        for c in claimed:
-            try:
-                data = personaliser.message(c, now)
-            except HeaderError as exc:
-                outcomes.append(Outcome(c.id, "failed", None, f"refused before sending: {exc}"))
-                report.header_refused += 1
-                report.failed += 1
-                continue
-            batch.append(Outgoing(mail_from, (c.email,), data, ref=c, dot_safe=True))
-        if not batch:
-            return outcomes, consecutive
-        try:
-            results = sender.send(batch)
-        except SendTransientError as exc:
-            self.ledger.release([o.ref for o in batch], str(exc))
-            self._last_error = str(exc)
-            wait = exc.retry_after or min(30.0, self.settings.backoff_base_seconds)
-            self.sleep(min(wait, 30.0) * self.rng.uniform(0.5, 1.0))
-            return outcomes, consecutive + len(batch)
-        except SendPermanentError:
-            self.ledger.release([o.ref for o in batch], "sender refused the batch")
-            raise
-        seen: set[int] = set()
-        for res in results:
-            c = res.message.ref
-            if c.id in seen:  # one result per recipient; we send one recipient per message
-                continue
-            seen.add(c.id)
-            o = self._decide(c, res, now)
-            outcomes.append(o)
-            if o.state == "sent":
-                report.sent += 1
-                consecutive = 0
-            else:
-                consecutive += 1
-                self._last_error = f"{c.email}: {res.code or ''} {res.text}".strip()
-                if o.state == "failed":
-                    report.failed += 1
-                else:
-                    report.deferred += 1
-        missing = [m.ref for m in batch if m.ref.id not in seen]
-        for c in missing:  # a sender that said nothing about a message: retry it later
-            outcomes.append(Outcome(c.id, "deferred", None, "no result from sender",
-                                    next_attempt_at=now + dt.timedelta(
-                                        seconds=self._backoff(c.attempts, None))))
-        return outcomes, consecutive
+def _rejection_note(res: SendResult, report: DispatchReport) -> str:
+    """The pause note of a rejected message: what the server said, and that nobody lost
+    their subscription."""
+    reply = f"{res.code or ''} {res.text}".strip()
+    return (f"the server rejected the message itself ({reply}; to {res.recipient}); "
+            f"no recipient was suppressed; {report.rejected} marked rejected are sent again "
+            "by the next pbtp-mailer send once the issue is fixed")

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from pbtp_mailer.config import Config
-from pbtp_mailer.errors import IssueError, MailerError, StoreError
+from pbtp_mailer.errors import IssueError, MailerError
 from pbtp_mailer.issue.model import Issue, load_issue
 
 __all__ = ["ArchiveEntry", "ArchiveResult", "build_archive", "sent_issues", "atom_feed",
@@ -61,35 +61,18 @@ class ArchiveResult:
 
 
 def sent_issues(config: Config, issue_ids: Iterable[str]) -> dict[str, dt.datetime]:
-    """When each sent issue was first dispatched (only issues with a 'sent' delivery)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    """When each sent issue was first dispatched (only issues with a 'sent' delivery).
 
-    url = config.database_url
-    if url.startswith("sqlite"):
-        db = make_url(url).database
-        if not db or db == ":memory:" or not Path(db).expanduser().is_file():
-            return {}
+    The database is only read, never created or migrated: none yet, or one
+    without the ledger's tables, means nothing was sent.
+    """
     from pbtp_mailer.store import Store
-    from pbtp_mailer.store.db import open_engine
-    from pbtp_mailer.store.ledger import Ledger
 
-    out: dict[str, dt.datetime] = {}
-    with Store(open_engine(url), owns_engine=True, run_migrations=False) as store:
-        ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
-                        message_id_domain=config.newsletter.message_id_domain)
-        try:
-            for issue_id in issue_ids:
-                for d in ledger.find(issue_id):
-                    if ledger.counts(d.id).get("sent", 0) > 0:
-                        when = d.created_at
-                        if issue_id not in out or (when and when < out[issue_id]):
-                            out[issue_id] = when
-        except (OperationalError, ProgrammingError) as exc:
-            if re.search(r"no such table|does not exist", str(exc)):
-                return {}  # a database without the ledger: nothing was sent
-            raise StoreError(f"reading the ledger failed: {exc.orig}") from None
-    return out
+    store = Store.existing(config)
+    if store is None:
+        return {}
+    with store:
+        return store.ledger().first_sent(issue_ids)
 
 
 def _relative(html: str, archive_url: str, issue_id: str) -> str:

@@ -6,6 +6,12 @@ said about each recipient of each message, and raises only when it cannot
 say anything per recipient (``SendTransientError`` when the whole batch is
 worth retrying later, such as a refused connection; ``SendPermanentError``
 when it never will be, such as wrong credentials).
+
+A refusal says whose fault it is: ``PERMANENT`` is about the recipient (RCPT
+5xx, a provider rejecting that address), the only kind that may suppress an
+address; ``REJECTED`` is about the message itself (a 5xx reply to DATA such as
+``552 5.3.4 message too big``, a provider's "invalid message"), which no
+recipient caused.
 """
 
 from __future__ import annotations
@@ -44,8 +50,13 @@ class Outgoing:
 
 class Status(enum.Enum):
     ACCEPTED = "accepted"
+    #: try again later (4xx, a timeout after the body: maybe delivered)
     TRANSIENT = "transient"
+    #: this recipient will never take it (RCPT 5xx, a provider refusing the address)
     PERMANENT = "permanent"
+    #: the message itself was refused (DATA 5xx, provider "invalid message"): no recipient
+    #: is at fault, and the same message to anyone else would be refused too
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,7 @@ def send_march(project: Path) -> dt.datetime:
         plan = plan_dispatch(project / "issues" / "2024-03.yaml", config, store, opts)
         report = Dispatcher(plan, opts, sender=MemorySender()).run()
         assert report.sent == 2
-        from pbtp_mailer.store.ledger import Ledger
-
-        ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
-                        message_id_domain="example.org")
-        when = ledger.find("2024-03")[0].created_at
+        when = store.ledger().find("2024-03")[0].created_at
     MemorySender.reset()
     return when
 
