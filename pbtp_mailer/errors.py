@@ -15,6 +15,7 @@ message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     │   ├── UnknownListError
     │   └── ImportFileError      a CSV cannot be imported (holds every Problem)
     ├── TokenError               forged, truncated or unknown unsubscribe token
+    │   └── LinkError            a sign-up link: unknown (404), used or expired (410)
     ├── SenderError              a sender cannot be built or used at all
     │   ├── UnknownSenderError   lists the known sender names
     │   ├── SendTransientError   whole batch: retry later (connection, 4xx, 429)
@@ -39,6 +40,7 @@ __all__ = [
     "UnknownListError",
     "ImportFileError",
     "TokenError",
+    "LinkError",
     "SenderError",
     "UnknownSenderError",
     "SendTransientError",
@@ -122,6 +124,14 @@ class ImportFileError(_ProblemsError):
 
 class TokenError(MailerError):
     exit_code = 2
+
+
+class LinkError(TokenError):
+    """A confirmation or preference link that cannot be used; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int = 404) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SenderError(MailerError):

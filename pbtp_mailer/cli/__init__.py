@@ -58,10 +58,11 @@ def _register() -> None:
         editor_cmds,
         schedule_cmds,
         sender_cmds,
+        subscribe_cmds,
         subscriber_cmds,
     )
-    for module in (compose_cmds, editor_cmds, subscriber_cmds, sender_cmds, dispatch_cmds,
-                   schedule_cmds):
+    for module in (compose_cmds, editor_cmds, subscriber_cmds, subscribe_cmds, sender_cmds,
+                   dispatch_cmds, schedule_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 

@@ -80,7 +80,8 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     """Send ISSUE_FILE to a list: each subscriber exactly once.
 
     Running the same command again resumes: recipients already sent or failed
-    are never sent again; deferred ones are retried when due. Exit codes: 0 all
+    are never sent again; deferred ones are retried when due, and those whose
+    message the server rejected as such are tried again. Exit codes: 0 all
     sent, 3 some failed, 4 paused or interrupted, 5 some remain (deferred,
     rate quota, ambiguous), 2 bad input.
     """
@@ -115,7 +116,8 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
                 raise click.ClickException("not a terminal: pass --yes to send without asking")
             click.confirm("Send now?", abort=True)
         progress = _Progress(plan.recipients, f"{plan.issue.id} -> {list_name}")
-        dispatcher = Dispatcher(plan, options, on_progress=progress)
+        dispatcher = Dispatcher(plan, options, ledger=store.ledger(
+            message_id_domain=app.config.newsletter.message_id_domain), on_progress=progress)
         old = {s: signal.signal(s, lambda *_: dispatcher.stop("interrupted by a signal"))
                for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -124,13 +126,21 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
             progress.close()
             for s, handler in old.items():
                 signal.signal(s, handler)
+    _print_report(report, resend_unknown)
+    sys.exit(report.exit_code)
+
+
+def _print_report(report: Any, resend_unknown: bool) -> None:
+    """What the run did, then why it stopped early, if it did (a pause too)."""
     c = report.counts
+    rejected = f", rejected {report.rejected}" if report.rejected else ""
     click.echo(f"This run: sent {report.sent}, failed {report.failed}, deferred "
-               f"{report.deferred}, skipped (suppressed) {report.skipped} in "
+               f"{report.deferred}{rejected}, skipped (suppressed) {report.skipped} in "
                f"{report.elapsed:.1f}s" + (f" ({report.sent / report.elapsed:.0f}/s)"
                                           if report.elapsed > 0 and report.sent else ""))
     click.echo(f"Ledger: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
                f"{c.get('deferred', 0)} deferred, {c.get('pending', 0)} pending, "
+               + (f"{c['rejected']} rejected, " if c.get("rejected") else "") +
                f"{report.ambiguous} ambiguous")
     if report.quota:
         click.echo(f"Stopped: {report.quota}; run again later to continue.", err=True)
@@ -140,7 +150,9 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
         click.echo(f"{report.ambiguous} recipients were being sent when an earlier run stopped; "
                    "whether they got it is unknown. See 'pbtp-mailer status'; resend them "
                    "with --resend-unknown.", err=True)
-    sys.exit(report.exit_code)
+    if report.paused:
+        click.echo(f"Error: {report.pause_message}", err=True)
+        click.echo("Hint: fix the cause, then run the same command again to resume", err=True)
 
 
 @click.command("test-send")
@@ -178,7 +190,8 @@ def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_na
 @click.option("--list", "list_name", default=None, help="Only this list's dispatch.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--recipients", "state", default=None,
-              type=click.Choice(["pending", "sending", "sent", "failed", "deferred", "skipped"]),
+              type=click.Choice(["pending", "sending", "sent", "failed", "deferred", "skipped",
+                                 "rejected"]),
               help="List the addresses in this state (with time and Message-ID).")
 @pass_app
 def status(app: AppContext, issue_file: str, list_name: str | None, as_json: bool,

@@ -76,12 +76,15 @@ def lists(ctx: click.Context) -> None:
 @lists.command("create")
 @click.argument("name")
 @click.option("--description", default="", help="One line shown by `pbtp-mailer lists`.")
+@click.option("--public", is_flag=True, help="Show it on sign-up forms and preference pages.")
 @pass_app
-def lists_create(app: AppContext, name: str, description: str) -> None:
+def lists_create(app: AppContext, name: str, description: str, public: bool) -> None:
     """Create the list NAME."""
     with _open(app) as store:
         ml = store.create_list(name, description)
-    click.echo(f"Created list {ml.name!r}.")
+        if public:
+            store.signups.set_public(ml.name, True)
+    click.echo(f"Created {'public ' if public else ''}list {ml.name!r}.")
 
 
 @lists.command("delete")
@@ -215,11 +218,18 @@ def subscribers_remove(app: AppContext, list_name: str, email: str) -> None:
 
 @subscribers.command("show")
 @click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_app
-def subscribers_show(app: AppContext, email: str) -> None:
-    """Show EMAIL's lists, statuses and the history of status changes."""
+def subscribers_show(app: AppContext, email: str, as_json: bool) -> None:
+    """Show EMAIL's lists, statuses, consent records and the history of status changes."""
+    from pbtp_mailer.cli.subscribe_cmds import consent_lines, show_json
+
     with _open(app) as store:
+        if as_json:
+            click.echo(show_json(store, email))
+            return
         d = store.subscriber(email)
+        consents = consent_lines(store, email)
     click.echo(d.email)
     if d.name:
         click.echo(f"  name: {d.name}")
@@ -238,6 +248,9 @@ def subscribers_show(app: AppContext, email: str) -> None:
         detail = f"  ({h.detail})" if h.detail else ""
         click.echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
                    f"{h.source}{detail}")
+    click.echo("Consent:")
+    for line in consents or ["  (none recorded)"]:
+        click.echo(line)
 
 
 # -- suppression, unsubscribes ---------------------------------------------------
@@ -264,6 +277,19 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
                f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
     if report.rejected:
         click.get_current_context().exit(1)
+
+
+@suppress.command("remove")
+@click.argument("email")
+@click.option("--reason", "why", required=True,
+              help="Why the suppression was wrong (kept in the address's history).")
+@pass_app
+def suppress_remove(app: AppContext, email: str, why: str) -> None:
+    """Lift the bounce or complaint of EMAIL recorded in error (an unsubscribe stays)."""
+    with _open(app) as store:
+        lifted = store.unsuppress(email, reason=why)
+    click.echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
+               "of each list it is subscribed to.")
 
 
 @click.command()
@@ -321,7 +347,7 @@ def _from_mbox(app: AppContext, path: Path) -> None:
 @pass_app
 def serve(app: AppContext, host: str, port: int, threads: int,
           trusted_proxy: str | None) -> None:
-    """Run the one-click unsubscribe endpoint (POST/GET /u/TOKEN) with waitress."""
+    """Run the public site with waitress: one-click unsubscribe, sign-up and preference pages."""
     import waitress
 
     from pbtp_mailer.web.app import make_site, site_mounts

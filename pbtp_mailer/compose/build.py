@@ -1,4 +1,5 @@
-"""``pbtp-mailer build``: one issue file to email.html, email.txt, message.eml and web.html.
+"""``pbtp-mailer build``: one issue file to email.html, email.txt, message.eml and web.html,
+plus the issue's local images under their content-hashed names.
 
 Validation and composition finish before anything is written; the files are
 written into a temporary folder and moved into place, so a failed build
@@ -33,6 +34,13 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def preferences_base(config: Config) -> str:
+    """``…/preferences/`` on the site ``serve`` runs (see ``subscribe.settings.site_base``)."""
+    from pbtp_mailer.subscribe.settings import site_url
+
+    return site_url(config, "preferences", "")
+
+
 def sample_personal(config: Config) -> Personal:
     """The stand-in recipient of built previews (no real token: nobody is subscribed)."""
     base = config.newsletter.unsubscribe_base_url
@@ -43,6 +51,7 @@ def sample_personal(config: Config) -> Personal:
         name="Sample Reader",
         unsubscribe_url=f"{base}{token}",
         unsubscribe_mailto=f"mailto:{mailto}?subject=unsubscribe%20{token}" if mailto else None,
+        preferences_url=preferences_base(config) + token,
     )
 
 
@@ -76,6 +85,7 @@ def build_issue(path: str | os.PathLike[str], config: Config,
         "email.txt": text.encode("utf-8"),
         "message.eml": eml,
         "web.html": (rendition.web_html or "").encode("utf-8"),
+        **{asset.name: asset.data for asset in rendition.assets},  # images, content-hashed
     }
     final = Path(out_dir) / issue.id
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,9 @@ def inline_css(html: str) -> str:
             allow_network=False,
             allow_loading_external_files=False,
             cache_css_parsing=True,
+            # MJML's "img { height: auto }" would overwrite every <img height="N">
+            # with height="auto": the size we set so clients reserve the image's box
+            disable_basic_attributes=["height"],
         ).transform()
     except Exception as exc:
         raise ComposeError(f"CSS inlining failed: {exc}") from None

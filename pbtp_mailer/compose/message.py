@@ -126,6 +126,7 @@ class Personal:
     attrs: Mapping[str, str] = field(default_factory=dict)
     message_id: str | None = None
     date: dt.datetime | None = None
+    preferences_url: str = ""
 
 
 class _Part:
@@ -186,7 +187,8 @@ class MessageTemplate:
         self._close = b"\r\n--" + b + b"--\r\n"
 
     def values(self, p: Personal) -> dict[str, str]:
-        values = {"email": p.email, "name": p.name or "", "unsubscribe_url": p.unsubscribe_url}
+        values = {"email": p.email, "name": p.name or "", "unsubscribe_url": p.unsubscribe_url,
+                  "preferences_url": p.preferences_url or p.unsubscribe_url}
         for key, value in p.attrs.items():
             values[f"attr.{key}"] = value
         missing = self.slot_names - values.keys()

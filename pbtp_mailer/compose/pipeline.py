@@ -16,6 +16,7 @@ from typing import TypeVar
 from markupsafe import Markup
 
 from pbtp_mailer.compose import inline, markdown
+from pbtp_mailer.compose.images import Asset, IssueImages
 from pbtp_mailer.compose.layouts import Slots, find_layout, known_layouts, render_mjml
 from pbtp_mailer.compose.plaintext import issue_text
 from pbtp_mailer.config import Config
@@ -39,6 +40,7 @@ class Rendition:
     text: str
     web_html: str | None
     web_url: str
+    assets: tuple[Asset, ...] = ()  # local images, published next to the web version
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
@@ -72,19 +74,14 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
     urls = issue_urls(issue, config)
     lang = issue.language or nl.language
 
+    images = IssueImages(issue, urls["web"])
+    content = _timed(timings, "content", lambda: _content(issue, images))
+
     def context(personal: bool) -> dict[str, object]:
-        articles = [
-            {"article": a,
-             "body_html": Markup(markdown.to_html(markdown.parse(a.body, heading_offset=2)))}
-            for a in issue.articles
-        ]
-        rm = issue.read_more
-        rm_html = Markup(markdown.to_html(markdown.parse(rm.text, heading_offset=2))) \
-            if rm and rm.text else ""
         return {
-            "issue": issue, "nl": nl, "lang": lang, "dir": nl.direction,
-            "articles": articles, "read_more_html": rm_html, "urls": urls,
-            "personal": personal, "banner": banner if personal else None, "slot": Slots(),
+            **content, "issue": issue, "nl": nl, "lang": lang, "dir": nl.direction,
+            "urls": urls, "personal": personal, "banner": banner if personal else None,
+            "slot": Slots(),
         }
 
     def html_for(personal: bool, suffix: str) -> str:
@@ -106,8 +103,32 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
         text=text,
         web_html=web_html,
         web_url=urls["web"],
+        assets=tuple(images.assets.values()),
         timings=timings,
     )
+
+
+def _content(issue: Issue, images: IssueImages) -> dict[str, object]:
+    """The issue's Markdown as HTML and its images resolved: the same for every recipient."""
+    def md(source: str, *where: str | int) -> Markup:
+        return Markup(markdown.to_html(markdown.parse(source, heading_offset=2),
+                                       images.markdown_resolver(*where)))
+
+    articles = [
+        {"article": a, "body_html": md(a.body, "articles", i, "body"),
+         "image": images.show(a.image, "articles", i, "image") if a.image else None}
+        for i, a in enumerate(issue.articles)
+    ]
+    briefs = [
+        {"brief": b, "text_html": md(b.text, "briefs", "items", i, "text")}
+        for i, b in enumerate(issue.briefs.items)
+    ] if issue.briefs else []
+    rm = issue.read_more
+    return {
+        "articles": articles, "briefs": briefs,
+        "hero": images.show(issue.hero, "hero") if issue.hero else None,
+        "read_more_html": md(rm.text, "read_more", "text") if rm and rm.text else "",
+    }
 
 
 def layouts_root(config: Config) -> Path | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pbtp_mailer.compose import markdown
 from pbtp_mailer.compose.layouts import Slots
-from pbtp_mailer.compose.text import WIDTH, MarkdownText, underline, wrap
+from pbtp_mailer.compose.text import WIDTH, MarkdownText, article_text, underline, wrap
+from pbtp_mailer.compose.textparts import briefs_text, image_text
 from pbtp_mailer.config import Newsletter
 from pbtp_mailer.issue.model import Issue
 
@@ -21,8 +22,10 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
     if personal:
         out.append(f"View this issue in your browser:\n<{urls['web']}>")
     out.append("=" * WIDTH + "\n" + wrap(issue.title) + "\n" + "=" * WIDTH)
+    if issue.hero:
+        out.append(image_text(issue.hero))
     for article in issue.articles:
-        renderer = MarkdownText()
+        renderer = MarkdownText(avoid=article_text(article))
         if article.kicker:
             out.append(wrap(article.kicker.upper()))
         out.append(underline(article.title, "-"))
@@ -33,6 +36,8 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
             if b.affiliation:
                 lines.append(wrap(b.affiliation))
             out.append("\n".join(lines))
+        if article.image:
+            out.append(image_text(article.image))
         out.append(renderer.render(markdown.parse(article.body, heading_offset=2)))
         if renderer.links:
             out.append("Links:\n" + renderer.footnotes())
@@ -52,11 +57,13 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
                     lines.append(f"{pad}PMC: {ref.pmc_url}")
                 refs.append("\n".join(lines))
             out.append("\n\n".join(refs))
+    if issue.briefs:
+        out.append(briefs_text(issue.briefs))
     if issue.read_more:
         rm = issue.read_more
         out.append(underline(rm.heading, "-"))
         if rm.text:
-            renderer = MarkdownText()
+            renderer = MarkdownText(avoid=rm.text)
             out.append(renderer.render(markdown.parse(rm.text, heading_offset=2)))
             if renderer.links:
                 out.append("Links:\n" + renderer.footnotes())
@@ -66,8 +73,9 @@ def issue_text(issue: Issue, nl: Newsletter, urls: dict[str, str], *,
     if personal:
         footer.append(wrap(f"You receive it because {slot.email} is subscribed."))
         footer.append(f"Unsubscribe with one click:\n<{slot.unsubscribe_url}>")
+        footer.append(f"Manage your subscription:\n<{slot.preferences_url}>")
     else:
         footer.append(f"Newsletter archive:\n<{urls['archive']}>")
     footer.append(wrap(nl.postal_address))
     out.append("\n".join(footer))
-    return "\n\n".join(out) + "\n"
+    return "\n\n".join(b for b in out if b) + "\n"

@@ -17,32 +17,27 @@ adds what a fleet needs on top:
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pbtp_mailer.store.ratebucket import SharedRateLimit
-from pbtp_mailer.store.workers import WorkerRegistry
-
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from pbtp_mailer.dispatch.ratelimit import Limits
+    from pbtp_mailer.store.ledger import Ledger
 
 __all__ = ["Fleet"]
 
 
 class Fleet:
-    def __init__(self, engine: Engine, owner: str, *, sender_name: str, limits: Limits,
-                 clock: Callable[[], dt.datetime],
+    def __init__(self, ledger: Ledger, owner: str, *, sender_name: str, limits: Limits,
                  sleep: Callable[[float], None] = time.sleep,
                  wall: Callable[[], float] = time.time) -> None:
         self.sender_name = sender_name
         self.limits = limits
-        self.rate = SharedRateLimit(engine, sender_name, per_second=limits.per_second,
-                                    windows=limits.windows, clock=wall, now=clock, sleep=sleep)
-        self.registry = WorkerRegistry(engine, owner, clock=clock)
+        # the bucket refills by wall-clock seconds; quota windows follow the ledger's clock
+        self.rate = ledger.shared_rate(sender_name, per_second=limits.per_second,
+                                       windows=limits.windows, clock=wall, sleep=sleep)
+        self.registry = ledger.workers(owner)
         self.quota: str | None = None
         self.lost: str | None = None
 
@@ -67,6 +62,10 @@ class Fleet:
             self.quota = (f"sender '{self.sender_name}' reached its per-{full} limit "
                           f"({self.limits.windows[full]})")
         return got
+
+    def unspend(self, n: int) -> None:
+        """Tokens polled for rows that were then skipped: they stay this worker's."""
+        self.rate.unspend(n)
 
     def tick(self, sent: int, dispatch_id: int) -> bool:
         """Beat when due and take over dead workers' claims; False: this worker lost its

@@ -117,13 +117,17 @@ class Personaliser:
         https, mailto = unsubscribe_urls(config.newsletter, "\0")
         self._https = https.split("\0")
         self._mailto = mailto.split("%00") if mailto else None
+        from pbtp_mailer.compose.build import preferences_base
+
+        self._prefs = preferences_base(config)
 
     def message(self, c: Claimed, now: dt.datetime) -> bytes:
         token = self._token(self.secret, c.subscriber_id, c.list_id)
         mailto = token.join(self._mailto) if self._mailto else None
         return self.template.render(self._personal(
             email=c.email, name=c.name, unsubscribe_url=token.join(self._https),
-            unsubscribe_mailto=mailto, attrs=c.attrs, message_id=c.message_id, date=now))
+            unsubscribe_mailto=mailto, attrs=c.attrs, message_id=c.message_id, date=now,
+            preferences_url=self._prefs + token))
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""``pbtp-mailer status``: what the ledger knows about an issue's dispatches."""
+"""``pbtp-mailer status``: what the ledger knows about an issue's dispatches.
+
+Everything here is asked of the ``Ledger`` the store hands out; nothing reads
+its tables directly.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ class DispatchStatus:
     sender: str
     state: str
     note: str
+    pause_reason: str | None
     counts: dict[str, int]
     total: int
     started_at: str | None
@@ -40,12 +45,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                  list_name: str | None = None) -> list[DispatchStatus]:
-    from pbtp_mailer.store.ledger import Ledger
-    from pbtp_mailer.store.workers import all_workers
-
-    ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
-                    message_id_domain=message_id_domain)
-    fleet = all_workers(store.engine, dt.datetime.now(dt.UTC))
+    """Each dispatch of ``issue_id`` (or only the one to ``list_name``) with its counts."""
+    ledger = store.ledger(message_id_domain=message_id_domain)
+    fleet = ledger.workers().workers()
     out = []
     for d in ledger.find(issue_id, list_name):
         counts = ledger.counts(d.id)
@@ -55,7 +57,8 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
             rate = round(counts["sent"] / (last - first).total_seconds(), 1)
         out.append(DispatchStatus(
             issue_id=d.issue_id, list_name=d.list_name, sender=d.sender, state=d.state,
-            note=d.note, counts=counts, total=sum(counts.values()),
+            note=d.note, pause_reason=d.pause_reason.value if d.pause_reason else None,
+            counts=counts, total=sum(counts.values()),
             started_at=_iso(d.created_at), finished_at=_iso(d.finished_at),
             last_sent_at=_iso(last), throughput_per_s=rate,
             failures=[{"code": c, "reason": t, "count": n} for c, t, n in ledger.failures(d.id)],
@@ -70,9 +73,8 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
 
 def recipients_in_state(store: Store, issue_id: str, state: str,
                         list_name: str | None = None) -> list[dict[str, Any]]:
-    from pbtp_mailer.store.ledger import Ledger
-
-    ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC), message_id_domain="")
+    """The rows of ``issue_id``'s dispatches in ``state`` (``status --recipients``)."""
+    ledger = store.ledger()
     rows = []
     for d in ledger.find(issue_id, list_name):
         for r in ledger.rows(d.id, state):
@@ -87,10 +89,13 @@ def format_status(statuses: list[DispatchStatus]) -> str:
     lines = []
     for s in statuses:
         c = s.counts
-        lines.append(f"Issue {s.issue_id} -> list '{s.list_name}' via {s.sender}: {s.state}")
+        reason = f" ({s.pause_reason})" if s.pause_reason else ""
+        lines.append(f"Issue {s.issue_id} -> list '{s.list_name}' via {s.sender}: "
+                     f"{s.state}{reason}")
         lines.append(f"  recipients {s.total}: sent {c['sent']}, failed {c['failed']}, "
                      f"deferred {c['deferred']}, pending {c['pending']}, "
-                     f"sending {c['sending']}, skipped {c['skipped']}")
+                     f"sending {c['sending']}, skipped {c['skipped']}"
+                     + (f", rejected {c['rejected']}" if c.get("rejected") else ""))
         lines.append(f"  started {s.started_at or '-'}; last sent {s.last_sent_at or '-'}; "
                      f"finished {s.finished_at or '-'}"
                      + (f"; {s.throughput_per_s}/s" if s.throughput_per_s else ""))

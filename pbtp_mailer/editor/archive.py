@@ -6,6 +6,7 @@ Output (``site/`` by default), matching the e-mail's "View in browser" link
     index.html          every issue, newest first: date, title, preheader
     feed.xml            Atom (RFC 4287), absolute URLs under archive_url
     <id>/index.html     the browser version of each issue (no per-recipient parts)
+    <id>/NAME.HASH.png  its local images (the e-mail loads them from archive_url + id + /)
 
 Pages link to each other relatively (``../index.html``), so the folder can be
 served from any path or opened from disk. An issue is in the archive once
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from pbtp_mailer.config import Config
-from pbtp_mailer.errors import IssueError, MailerError, StoreError
+from pbtp_mailer.errors import IssueError, MailerError
 from pbtp_mailer.issue.model import Issue, load_issue
 
 __all__ = ["ArchiveEntry", "ArchiveResult", "build_archive", "sent_issues", "atom_feed",
@@ -45,6 +46,7 @@ class ArchiveEntry:
     html: str
     sent_at: dt.datetime | None
     updated: dt.datetime
+    images: dict[str, bytes] = field(default_factory=dict)  # content-hashed name -> bytes
 
     @property
     def href(self) -> str:
@@ -59,35 +61,18 @@ class ArchiveResult:
 
 
 def sent_issues(config: Config, issue_ids: Iterable[str]) -> dict[str, dt.datetime]:
-    """When each sent issue was first dispatched (only issues with a 'sent' delivery)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    """When each sent issue was first dispatched (only issues with a 'sent' delivery).
 
-    url = config.database_url
-    if url.startswith("sqlite"):
-        db = make_url(url).database
-        if not db or db == ":memory:" or not Path(db).expanduser().is_file():
-            return {}
+    The database is only read, never created or migrated: none yet, or one
+    without the ledger's tables, means nothing was sent.
+    """
     from pbtp_mailer.store import Store
-    from pbtp_mailer.store.db import open_engine
-    from pbtp_mailer.store.ledger import Ledger
 
-    out: dict[str, dt.datetime] = {}
-    with Store(open_engine(url), owns_engine=True, run_migrations=False) as store:
-        ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
-                        message_id_domain=config.newsletter.message_id_domain)
-        try:
-            for issue_id in issue_ids:
-                for d in ledger.find(issue_id):
-                    if ledger.counts(d.id).get("sent", 0) > 0:
-                        when = d.created_at
-                        if issue_id not in out or (when and when < out[issue_id]):
-                            out[issue_id] = when
-        except (OperationalError, ProgrammingError) as exc:
-            if re.search(r"no such table|does not exist", str(exc)):
-                return {}  # a database without the ledger: nothing was sent
-            raise StoreError(f"reading the ledger failed: {exc.orig}") from None
-    return out
+    store = Store.existing(config)
+    if store is None:
+        return {}
+    with store:
+        return store.ledger().first_sent(issue_ids)
 
 
 def _relative(html: str, archive_url: str, issue_id: str) -> str:
@@ -106,6 +91,7 @@ def _relative(html: str, archive_url: str, issue_id: str) -> str:
             return m.group(0)
         return f'{m.group(1)}="{target}"'
 
+    html = html.replace(f'src="{base}{issue_id}/', 'src="')  # its images sit next to it
     return re.sub(r'\b(href)="' + re.escape(base) + r'([^"#?]*)"', sub, html)
 
 
@@ -209,7 +195,8 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
         html = _relative(rendition.web_html or "", config.newsletter.archive_url, issue.id)
         html = _with_feed_link(html, config.newsletter.name)
         day = dt.datetime.combine(issue.date, dt.time(0, 0), tzinfo=tz)
-        entries.append(ArchiveEntry(issue, html, when, when or day))
+        entries.append(ArchiveEntry(issue, html, when, when or day,
+                                    {a.name: a.data for a in rendition.assets}))
     entries.sort(key=lambda e: (e.issue.date, e.updated, e.issue.id), reverse=True)
     result.entries = entries
 
@@ -217,6 +204,8 @@ def build_archive(config: Config, out_dir: str | os.PathLike[str] = "site", *,
     out.mkdir(parents=True, exist_ok=True)
     for e in entries:
         (out / e.issue.id).mkdir(exist_ok=True)
+        for name, data in e.images.items():
+            _write(out / e.issue.id / name, data)
         _write(out / e.issue.id / "index.html", e.html.encode("utf-8"))
     index = _index_template(config).render(
         nl=config.newsletter, lang=config.newsletter.language, dir=config.newsletter.direction,

@@ -34,6 +34,7 @@ from pbtp_mailer.editor.htmlcheck import (
     is_placeholder_host,
     web_urls,
 )
+from pbtp_mailer.editor.imagecheck import decorative_srcs, image_findings, image_places
 from pbtp_mailer.errors import IssueError, MailerError
 from pbtp_mailer.issue.model import Issue, load_issue
 from pbtp_mailer.issue.yamlsource import Located, dotted_path, load_located
@@ -45,6 +46,7 @@ __all__ = ["Finding", "CheckReport", "check_issue", "config_placeholders", "fetc
 CODES = {
     "invalid": "error", "compose": "error",
     "html-size": "warning", "img-alt": "warning", "img-size": "warning", "img-http": "warning",
+    "img-bytes": "warning", "img-wide": "warning", "img-unpublished": "warning",
     "link-malformed": "warning", "link-http": "warning", "link-placeholder": "warning",
     "link-broken": "warning",
     "preheader-missing": "warning", "preheader-length": "warning", "subject-length": "warning",
@@ -129,7 +131,8 @@ class _Places:
 
     def find(self, snippet: str, default: str | None = None) -> str:
         candidates = [c.strip() for c in dict.fromkeys(
-            (snippet, _html.unescape(snippet), unquote(snippet))) if len(c.strip()) >= 3]
+            (snippet, _html.unescape(snippet), unquote(snippet),
+             re.sub(r"^https://(?=www\.)", "", snippet))) if len(c.strip()) >= 3]
         for comments in (False, True):  # a '#' line may be a comment or a Markdown heading
             for n, line in enumerate(self.lines, 1):
                 if line.lstrip().startswith("#") != comments:
@@ -177,7 +180,11 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
     except MailerError as exc:
         out.append(Finding("error", places.layout(), "compose", str(exc)))
     else:
-        out.extend(_html_findings(rendition.html, rendition.text, issue, config, places))
+        out.extend(_html_findings(rendition.html, rendition.text, issue, config, places,
+                                  image_places(issue, rendition.assets, places),
+                                  decorative_srcs(issue, rendition.assets)))
+        out.extend(Finding("warning", *found) for found in
+                   image_findings(issue, rendition.assets, config, places, online, fetch))
         if online:
             out.extend(_online(rendition.html, places, fetch))
     out.extend(config_placeholders(config))
@@ -362,7 +369,8 @@ def _toml_line(lines: list[str], table: str, key: str) -> int:
 
 
 def _html_findings(html: str, text: str, issue: Issue, config: Config,
-                   places: _Places) -> Iterable[Finding]:
+                   places: _Places, images: dict[str, str],
+                   decorative: set[str]) -> Iterable[Finding]:
     problems = html_problems(
         html, text, preheader=issue.preheader, postal_address=config.newsletter.postal_address,
         unsubscribe=f"{SLOT_PREFIX}unsubscribe_url{SLOT_SUFFIX}", layout=issue.layout,
@@ -374,10 +382,13 @@ def _html_findings(html: str, text: str, issue: Issue, config: Config,
             where = places.at("preheader")
         elif p.field == "top":
             where = f"{places.file}:1"
+        elif p.anchor in images:  # a local image, named by its published URL
+            where = images[p.anchor]
         else:
             where = places.find(p.anchor, places.layout()) if p.anchor else places.layout()
-        if p.empty_alt and where in (places.layout(), f"{places.file}:1"):
-            continue  # an empty alt in the layout marks a decorative image
+        if p.empty_alt and (where in (places.layout(), f"{places.file}:1")
+                            or p.anchor in decorative):
+            continue  # an empty alt in the layout, or decorative: true, marks decoration
         yield Finding("warning", where, p.code, p.message)
 
 

@@ -11,7 +11,8 @@ brings the preview back.
 Routes: ``/`` the page (phone 375 px and desktop 680 px frames, a dark-mode
 frame, the plain-text part, the headers, ``check``'s warnings),
 ``/email.html``, ``/email-dark.html`` (dark-mode rules forced on),
-``/text.txt`` and ``/version``.
+``/text.txt``, ``/version`` and ``/images/NAME`` (the issue's local images, which
+the e-mail loads from the archive once published; the preview serves them itself).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Built:
     text: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    images: dict[str, bytes] = field(default_factory=dict)  # content-hashed name -> bytes
+
+
+_IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif"}
 
 
 class PreviewState:
@@ -68,6 +73,7 @@ class PreviewState:
         self._config_arg = config_path
         self._lock = threading.Lock()
         self._version = 0
+        self._image_files: list[Path] = []
         self.config: Config = load_config(config_path, self.environ)  # fail early at start
         self.built = self._build()
 
@@ -80,7 +86,7 @@ class PreviewState:
         """(mtime_ns, size) of every file whose change means rebuilding."""
         from pbtp_mailer.compose.layouts import layout_dirs
 
-        paths = [self.issue_file]
+        paths = [self.issue_file, *self._image_files]
         if self.config_path is not None:
             paths.append(self.config_path)
         for folder in layout_dirs(self.config.base_dir):
@@ -129,6 +135,10 @@ class PreviewState:
         values = template.values(personal)
         built.subject = rendition.subject
         built.html = fill_slots(rendition.html, values, escape=True)
+        for asset in rendition.assets:  # not published yet: served by the preview itself
+            built.html = built.html.replace(asset.url, f"/images/{asset.name}")
+            built.images[asset.name] = asset.data
+        self._image_files = [a.source for a in rendition.assets]
         built.dark_html = built.html.replace(_DARK_QUERY, "@media all")
         built.text = fill_slots(rendition.text, values, escape=False)
         raw = template.render(personal)
@@ -171,11 +181,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, "text/plain", built.text.encode(), head)
             page_html = built.html if path == "/email.html" else built.dark_html
             return self._send(200, "text/html", page_html.encode(), head)
+        if path.startswith("/images/") and path[8:] in built.images:
+            kind = _IMAGE_TYPES.get(path.rsplit(".", 1)[-1], "application/octet-stream")
+            return self._send(200, kind, built.images[path[8:]], head)
         return self._send(404, "text/plain", b"not found\n", head)
 
     def _send(self, code: int, ctype: str, body: bytes, head: bool) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+        self.send_header("Content-Type", ctype if ctype.startswith("image/")
+                         else f"{ctype}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")

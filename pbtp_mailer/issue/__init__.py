@@ -8,7 +8,10 @@
 
 from pbtp_mailer.issue.model import (
     Article,
+    Brief,
+    Briefs,
     Byline,
+    Image,
     Issue,
     ReadMore,
     Reference,
@@ -16,4 +19,5 @@ from pbtp_mailer.issue.model import (
     load_issue,
 )
 
-__all__ = ["Article", "Byline", "Issue", "ReadMore", "Reference", "Schedule", "load_issue"]
+__all__ = ["Article", "Brief", "Briefs", "Byline", "Image", "Issue", "ReadMore", "Reference",
+           "Schedule", "load_issue"]

@@ -22,6 +22,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 
 from pbtp_mailer.errors import IssueError, Problem
@@ -30,7 +31,10 @@ from pbtp_mailer.issue.yamlsource import Located, dotted_path, load_located
 __all__ = [
     "Byline",
     "Reference",
+    "Image",
     "Article",
+    "Brief",
+    "Briefs",
     "ReadMore",
     "Schedule",
     "Issue",
@@ -117,14 +121,83 @@ class Reference(_Model):
         return f"https://www.ncbi.nlm.nih.gov/pmc/articles/{self.pmcid}/" if self.pmcid else None
 
 
+def _image_src(value: str) -> str:
+    value = _one_line(value)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:|^//", value):
+        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.I):
+            raise ValueError("must be an https:// URL or a file path relative to the issue file")
+    elif value.startswith(("/", "\\")) or "\\" in value:
+        raise ValueError("a local image is a path relative to the issue file, with '/' "
+                         "(such as 'images/figure-1.png')")
+    return value
+
+
+ImageSrc = Annotated[str, AfterValidator(_image_src)]
+Pixels = Annotated[int, Field(gt=0, le=20_000)]
+
+
+class Image(_Model):
+    """A picture: a file next to the issue (copied and hashed at build) or an https URL."""
+
+    src: ImageSrc = Field(description="An https:// URL, or a path relative to the issue file "
+                          "('images/figure-1.png').")
+    alt: str = Field(description="What the image shows, for readers who cannot see it. "
+                     "Empty (\"\") only with decorative: true.")
+    decorative: bool = Field(False, description="True for an image that carries no "
+                             "information; its alt must then be empty.")
+    width: Pixels | None = Field(None, description="Pixel width of the file. Read from local "
+                                 "files; required for remote images.")
+    height: Pixels | None = Field(None, description="Pixel height of the file. Read from local "
+                                  "files; required for remote images.")
+    link: Url | None = Field(None, description="Makes the image a link.")
+    caption: Line | None = Field(None, description="Shown under the image.")
+
+    @property
+    def remote(self) -> bool:
+        return bool(re.match(r"^https?://", self.src, re.I))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Image:
+        if _CONTROL.search(self.alt) or _LINE_BREAKS.search(self.alt):
+            raise ValueError("alt: must be a single line without control characters")
+        if self.decorative and self.alt.strip():
+            raise ValueError("alt: a decorative image has an empty alt (\"\"); drop "
+                             "decorative: true if the image carries information")
+        if not self.decorative and not self.alt.strip():
+            raise ValueError("alt: say what the image shows, or set decorative: true")
+        if self.decorative and self.link:
+            raise ValueError("link: a linked image needs alt text (it names the link), "
+                             "so it cannot be decorative")
+        if self.remote and (self.width is None or self.height is None):
+            raise ValueError("width and height are required for a remote image (Outlook "
+                             "and mobile clients need them); they are read from local files")
+        return self
+
+
 class Article(_Model):
     """One article of the issue."""
 
     kicker: Line | None = Field(None, description="Short label above the title.")
     title: Line = Field(description="Article title (a level-2 heading).")
     byline: Byline | None = None
+    image: Image | None = Field(None, description="Shown after the byline, before the body.")
     body: Markdown = Field(description="Markdown. '#' headings render below the title's level.")
     references: list[Reference] = Field(default_factory=list)
+
+
+class Brief(_Model):
+    """One short news item."""
+
+    title: Line = Field(description="The brief's title.")
+    text: Markdown = Field(description="One or two sentences, in Markdown.")
+    url: Url | None = Field(None, description="Where to read more (the title links there).")
+
+
+class Briefs(_Model):
+    """Short news items, shown compactly after the articles."""
+
+    heading: Line = Field("News briefs", description="Heading of the section.")
+    items: list[Brief] = Field(min_length=1)
 
 
 class ReadMore(_Model):
@@ -164,7 +237,9 @@ class Issue(_Model):
     language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = (
         Field(None, description="BCP 47 tag; default from the config.")
     )
+    hero: Image | None = Field(None, description="A picture under the masthead.")
     articles: list[Article] = Field(min_length=1)
+    briefs: Briefs | None = Field(None, description="News briefs after the articles.")
     read_more: ReadMore | None = None
     schedule: Schedule | None = None
 
@@ -271,7 +346,7 @@ _FIELD_NAMES: set[str] = set()
 
 def _all_field_names() -> set[str]:
     if not _FIELD_NAMES:
-        for m in (Issue, Article, Byline, Reference, ReadMore, Schedule):
+        for m in (Issue, Article, Byline, Reference, ReadMore, Schedule, Image, Brief, Briefs):
             _FIELD_NAMES.update(m.model_fields)
     return _FIELD_NAMES
 

@@ -1,9 +1,11 @@
 """``pbtp-mailer new``: start an issue file from a commented template or the last issue.
 
 From a previous issue the *structure and settings* are kept (masthead,
-layout, language, how many articles, which have a kicker, byline or
-references, the read-more heading and link text, the schedule's lists and
-sender) and every piece of content becomes a ``TODO`` that ``check`` flags.
+layout, language, the hero image, how many articles, which have a kicker,
+byline, image or references, the news briefs' heading and how many there are,
+the read-more heading and link text, the schedule's lists and sender) and
+every piece of content becomes a ``TODO`` that ``check`` flags (an image's
+file becomes ``images/TODO.png``, which ``check`` reports until it exists).
 A schedule is written commented out: a copied ``send_at`` is in the past
 and would make cron send the new issue at once. The file starts with the
 schema comment so YAML editors complete and check fields.
@@ -70,6 +72,12 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
     ]
     if prev.get("language"):
         out.append(f"language: {_q(str(prev['language']))}")
+    if isinstance(prev.get("hero"), dict):
+        out += ["", "hero:"] + _image_lines(prev["hero"], "  ")
+    elif previous is None:
+        out += ["", "# A picture under the masthead (also 'image:' on an article, same fields):",
+                "# hero:", "#   src: images/hero.png   # next to this file, or an https:// URL",
+                "#   alt: \"what the picture shows\"", "#   caption: \"optional\""]
     out += ["", "articles:"]
     articles = prev.get("articles") if isinstance(prev.get("articles"), list) else None
     for n, art in enumerate(articles or _SKELETON["articles"], 1):
@@ -90,6 +98,8 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
                 out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
             if byline.get("affiliation"):
                 out.append("      affiliation: \"TODO: institution\"")
+        if isinstance(art.get("image"), dict):
+            out += ["    image:"] + _image_lines(art["image"], "      ")
         out += ["    body: |", "      TODO: the article, in Markdown.", "",
                 "      A new paragraph after a blank line."]
         if art.get("references"):
@@ -99,6 +109,7 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
                     "        doi: \"10.0000/TODO\"",
                     "        # pmid: \"12345678\"",
                     "        # pmcid: \"PMC1234567\""]
+    out += _briefs_lines(prev.get("briefs"), example=previous is None)
     rm = prev.get("read_more")
     if isinstance(rm, dict):
         out += ["", "read_more:", f"  heading: {_q(str(rm.get('heading') or 'Read more'))}"]
@@ -114,6 +125,41 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         if sched.get("sender"):
             out.append(f"#   sender: {_q(str(sched['sender']))}")
     return "\n".join(out) + "\n"
+
+
+def _image_lines(image: dict[str, Any], pad: str) -> list[str]:
+    """An image block with its file and texts to replace (decorative stays decorative)."""
+    lines = [f"{pad}# A file next to this issue (copied and hashed by build), or an https://",
+             f"{pad}# URL with width and height.",
+             f"{pad}src: \"images/TODO.png\""]
+    if image.get("decorative") is True:
+        lines += [f"{pad}alt: \"\"", f"{pad}decorative: true"]
+    else:
+        lines.append(f"{pad}alt: \"TODO: what the image shows\"")
+    if image.get("link"):
+        lines.append(f"{pad}link: \"https://TODO.invalid/\"")
+    if image.get("caption"):
+        lines.append(f"{pad}caption: \"TODO: caption\"")
+    return lines
+
+
+def _briefs_lines(briefs: Any, *, example: bool) -> list[str]:
+    """The briefs section: the heading kept, one TODO item per previous item."""
+    if not isinstance(briefs, dict):
+        return ["", "# News briefs after the articles:", "# briefs:",
+                "#   heading: \"News briefs\"", "#   items:",
+                "#     - title: \"A short title\"",
+                "#       text: \"One or two sentences, in Markdown.\"",
+                "#       url: \"https://...\"   # optional: the title links there"] if example else []
+    lines = ["", "briefs:", f"  heading: {_q(str(briefs.get('heading') or 'News briefs'))}",
+             "  items:"]
+    items = briefs.get("items") if isinstance(briefs.get("items"), list) else [{}]
+    for item in items or [{}]:
+        lines += ["    - title: \"TODO: brief title\"",
+                  "      text: \"TODO: one or two sentences, in Markdown.\""]
+        if isinstance(item, dict) and item.get("url"):
+            lines.append("      url: \"https://TODO.invalid/\"")
+    return lines
 
 
 def new_issue(issue_id: str, issues_dir: str | os.PathLike[str], *,

@@ -5,7 +5,9 @@ due or sending (issue, list) of the scheduled issues goes through
 ``plan_dispatch`` + ``Dispatcher`` (resume semantics), then earlier
 dispatches whose deferred rows have come due are retried (only rows already
 in the ledger: nobody who subscribed since gets an old issue). What is due
-and what is stale is decided in ``schedule.py``.
+and what is stale is decided in ``state.py``. Dispatch state comes from the
+``Ledger`` the store hands out; a paused run's report is logged (``sent``)
+like any other before its pause is reported.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from zoneinfo import ZoneInfo
 from pbtp_mailer.errors import MailerError
 from pbtp_mailer.schedule.state import (
     Clock,
+    Scheduled,
     SenderFactory,
     classify,
     find_scheduled,
     held,
     note_due,
-    open_ledger,
     show_time,
     utc,
 )
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchReport
     from pbtp_mailer.schedule.runlog import RunLog
     from pbtp_mailer.store import Store
+    from pbtp_mailer.store.ledger import Ledger
 
 __all__ = ["LOCK_FILE", "DueReport", "DueRunner", "run_due"]
 
@@ -71,55 +74,29 @@ class DueRunner:
         self._current: Dispatcher | None = None
         self._stop: str | None = None
 
+    def _ledger(self) -> Ledger:
+        return self.store.ledger(self.clock,
+                                 message_id_domain=self.config.newsletter.message_id_domain)
+
     def stop(self, why: str = "interrupted by a signal") -> None:
         self._stop = why
         if self._current is not None:
             self._current.stop(why)
 
     def run(self) -> DueReport:
+        """Every due (issue, list), then the deferred retries of earlier dispatches."""
         out = DueReport()
         items, problems = find_scheduled(self.issues_dir, self.config)
         for p in problems:
             self._problem(out, p, "invalid")
         handled: set[tuple[str, str]] = set()
-        ledger = open_ledger(self.store, self.config, self.clock)
-        for item in items:
-            for name in item.lists:
-                if self._stop:
-                    break
-                now = self.schedule_clock()
-                found = ledger.find(item.issue.id, name)
-                dispatch = found[0] if found else None
-                state = classify(item.send_at, dispatch, now, self.window)
-                if state in ("upcoming", "done"):
-                    continue
-                if state == "sending" and item.send_at > now:
-                    continue  # started by hand before its time: only deferred retries (below)
-                if dispatch is not None and held(dispatch):
-                    handled.add((item.issue.id, name))
-                    self._problem(out, (
-                        f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
-                        f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
-                        f"--list {name}"), "paused", item.issue.id, name)
-                    continue
-                first, moved = note_due(self.store, item, now)
-                if moved:
-                    self.log.event("rescheduled", issue=item.issue.id,
-                                   send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                if state == "stale":
-                    late = (now - item.send_at).total_seconds() / 3600
-                    self._problem(out, (
-                        f"{item.issue.place('schedule', 'send_at')}: schedule.send_at: "
-                        f"not sent to '{name}': {show_time(item.send_at, self.zone)} is "
-                        f"{late:.1f} h past (stale_after_hours = "
-                        f"{self.config.dispatch.stale_after_hours:g}; first seen due "
-                        f"{utc(first)}); send it by hand (pbtp-mailer send {item.path} --list "
-                        f"{name}) or move send_at"), "stale", item.issue.id, name)
-                    continue
+        ledger = self._ledger()
+        pairs = ((item, name) for item in items for name in item.lists)
+        for item, name in pairs:
+            if self._stop:
+                break
+            if self._scheduled(out, ledger, item, name):
                 handled.add((item.issue.id, name))
-                fresh = now - item.send_at <= self.window
-                self._dispatch(out, item.path, item.issue.id, name, item.sender,
-                               enqueue_new=fresh, why="due" if dispatch is None else "resume")
         if not self._stop:
             self._retries(out, handled)
         if self._stop:
@@ -128,17 +105,51 @@ class DueRunner:
                           "stopped")
         return out
 
+    def _scheduled(self, out: DueReport, ledger: Ledger, item: Scheduled, name: str) -> bool:
+        """Send, resume, hold or report one scheduled (issue, list); True when this run
+        dealt with it (its deferred rows are then not retried again below)."""
+        now = self.schedule_clock()
+        found = ledger.find(item.issue.id, name)
+        dispatch = found[0] if found else None
+        state = classify(item.send_at, dispatch, now, self.window)
+        if state in ("upcoming", "done"):
+            return False
+        if state == "sending" and item.send_at > now:
+            return False  # started by hand before its time: only deferred retries (below)
+        if dispatch is not None and held(dispatch):
+            self._problem(out, (
+                f"{item.issue.id} -> {name}: paused: {dispatch.note}; not resumed by "
+                f"cron: fix the cause, then resume with pbtp-mailer send {item.path} "
+                f"--list {name}"), "paused", item.issue.id, name)
+            return True
+        first, moved = note_due(ledger, item, now)
+        if moved:
+            self.log.event("rescheduled", issue=item.issue.id,
+                           send_at=item.send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if state == "stale":
+            self._stale(out, item, name, now, first)
+            return False
+        fresh = now - item.send_at <= self.window
+        self._dispatch(out, item.path, item.issue.id, name, item.sender,
+                       enqueue_new=fresh, why="due" if dispatch is None else "resume")
+        return True
+
+    def _stale(self, out: DueReport, item: Scheduled, name: str, now: dt.datetime,
+               first: dt.datetime) -> None:
+        """Report a due issue too old for cron to send (a person decides)."""
+        late = (now - item.send_at).total_seconds() / 3600
+        self._problem(out, (
+            f"{item.issue.place('schedule', 'send_at')}: schedule.send_at: "
+            f"not sent to '{name}': {show_time(item.send_at, self.zone)} is "
+            f"{late:.1f} h past (stale_after_hours = "
+            f"{self.config.dispatch.stale_after_hours:g}; first seen due "
+            f"{utc(first)}); send it by hand (pbtp-mailer send {item.path} --list "
+            f"{name}) or move send_at"), "stale", item.issue.id, name)
+
     def _retries(self, out: DueReport, handled: set[tuple[str, str]]) -> None:
         """Earlier dispatches with nothing pending and deferred rows now due."""
-        from sqlalchemy import select
-
-        from pbtp_mailer.store.ledger_schema import dispatches
-
-        ledger = open_ledger(self.store, self.config, self.clock)
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(select(dispatches).where(dispatches.c.state == "running")
-                                .order_by(dispatches.c.id)).all()
-        for d in rows:
+        ledger = self._ledger()
+        for d in ledger.running():
             if self._stop or (d.issue_id, d.list_name) in handled:
                 continue
             counts = ledger.counts(d.id)
@@ -164,8 +175,8 @@ class DueRunner:
                 self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
                                sender=plan.sender_name, recipients=plan.recipients)
             built = self.sender_factory(sender) if self.sender_factory else None
-            self._current = Dispatcher(plan, options, sender=built, clock=self.clock,
-                                       sleep=self.sleep)
+            self._current = Dispatcher(plan, options, sender=built, ledger=self._ledger(),
+                                       clock=self.clock, sleep=self.sleep)
             if self._stop:
                 return
             report = self._current.run()
@@ -178,19 +189,11 @@ class DueRunner:
         finally:
             self._current = None
         out.reports.append(report)
-        c = report.counts
-        state = "done" if not report.remaining and not c.get("sending") else "incomplete"
-        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
-                + report.header_refused)
-        # a resume that only finds rows waiting for their retry time (or for a person)
-        # logs nothing: it happens every few minutes
-        if why != "resume" or busy or report.stopped or state == "done":
-            self.log.event("sent", issue=issue_id, list=list_name, sent=report.sent,
-                           failed=report.failed, deferred=report.deferred,
-                           skipped=report.skipped, remaining=report.remaining,
-                           ambiguous=report.ambiguous,
-                           state="stopped" if report.stopped else state,
-                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota)
+        self._log_sent(report, why)
+        if report.paused:
+            self._problem(out, f"{issue_id} -> {list_name}: {report.pause_message} (fix the "
+                               "cause, then run the same command again to resume)",
+                          "error", issue_id, list_name)
         if report.failed:
             self._problem(out, f"{issue_id} -> {list_name}: {report.failed} recipients failed "
                                f"permanently (pbtp-mailer status {path} --recipients failed)",
@@ -201,6 +204,25 @@ class DueRunner:
                 "when an earlier run stopped; whether they got it is unknown (pbtp-mailer "
                 f"status {path}; resend with pbtp-mailer send {path} --list {list_name} "
                 "--resend-unknown)"), "ambiguous", issue_id, list_name)
+
+    def _log_sent(self, report: DispatchReport, why: str) -> None:
+        """One ``sent`` event per run, paused or not; a resume that only finds rows waiting
+        for their retry time (or for a person) logs nothing: it happens every few minutes."""
+        c = report.counts
+        state = "done" if not report.remaining and not c.get("sending") else "incomplete"
+        if report.stopped:
+            state = "stopped"
+        elif report.paused:
+            state = "paused"
+        busy = (report.sent + report.failed + report.deferred + report.skipped + report.enqueued
+                + report.header_refused + report.rejected)
+        if why != "resume" or busy or report.stopped or report.paused or state == "done":
+            self.log.event("sent", issue=report.issue_id, list=report.list_name,
+                           sent=report.sent, failed=report.failed, deferred=report.deferred,
+                           skipped=report.skipped, remaining=report.remaining,
+                           ambiguous=report.ambiguous, state=state,
+                           elapsed=f"{report.elapsed:.1f}", why=why, quota=report.quota,
+                           paused=report.pause_reason.value if report.pause_reason else None)
 
     def _problem(self, out: DueReport, line: str, event: str, issue: str | None = None,
                  list_name: str | None = None) -> None:

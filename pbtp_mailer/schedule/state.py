@@ -22,28 +22,29 @@ compares with the clock rather than only with the first time cron saw the
 issue due, so an issue that could not start in time (unknown list, missing
 secret) does not go out days later once someone fixes the config.
 
-One cron run (``due.run_due``) sends what this module finds due.
+One cron run (``run.run_due``) sends what this module finds due. Dispatch
+state is read and written only through the store's ``Ledger``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pbtp_mailer.errors import IssueError, Problem
+from pbtp_mailer.store.ledger_types import PauseReason
 
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.issue.model import Issue
     from pbtp_mailer.senders.base import Sender
     from pbtp_mailer.store import Store
-    from pbtp_mailer.store.ledger import DispatchInfo
+    from pbtp_mailer.store.ledger import DispatchInfo, Ledger
 
 __all__ = ["Scheduled", "Entry", "ScheduleProblem", "resolve_send_at",
            "schedule_problems", "find_scheduled", "classify", "schedule_entries",
@@ -190,14 +191,17 @@ def find_scheduled(issues_dir: Path, config: Config) -> tuple[list[Scheduled], l
     return sorted(found, key=lambda s: (s.send_at, s.issue.id)), problems
 
 
-_HELD = re.compile(r"^\d+ consecutive failures")
+#: pauses a person must look at before cron tries again
+HELD_REASONS = frozenset({PauseReason.CONSECUTIVE_FAILURES, PauseReason.MESSAGE_REJECTED})
 
 
 def held(dispatch: DispatchInfo) -> bool:
-    """Paused because recipients kept failing: resuming from cron every few minutes could
-    fail (and suppress) a batch of subscribers each time, so a person decides. A dispatch
-    paused because the sender could not be reached at all is resumed by the next run."""
-    return dispatch.state == "paused" and bool(_HELD.match(dispatch.note or ""))
+    """Paused because recipients kept failing, or because the server rejected the message
+    itself: resuming from cron every few minutes could fail (and suppress) a batch of
+    subscribers each time, or send a rejected message again, so a person decides. A
+    dispatch paused because the sender could not be reached at all is resumed by the next
+    run."""
+    return dispatch.state == "paused" and dispatch.pause_reason in HELD_REASONS
 
 
 def classify(send_at: dt.datetime, dispatch: DispatchInfo | None, now: dt.datetime,
@@ -220,60 +224,19 @@ class Entry:
     first_seen_at: dt.datetime | None
 
 
-def open_ledger(store: Store, config: Config, clock: Clock) -> Any:
-    from pbtp_mailer.store.ledger import Ledger
-
-    return Ledger(store.engine, clock=clock,
-                  message_id_domain=config.newsletter.message_id_domain)
-
-
-def _first_seen(store: Store, item: Scheduled) -> dt.datetime | None:
-    from sqlalchemy import select
-
-    from pbtp_mailer.store.schedule_schema import schedule_seen as t
-
-    with store.engine.connect() as conn:
-        row = conn.execute(select(t).where(t.c.issue_id == item.issue.id)).first()
-    if row is None or aware(row.send_at) != item.send_at:
-        return None
-    return aware(row.first_seen_at)
-
-
-def note_due(store: Store, item: Scheduled, now: dt.datetime) -> tuple[dt.datetime, bool]:
+def note_due(ledger: Ledger, item: Scheduled, now: dt.datetime) -> tuple[dt.datetime, bool]:
     """Record when cron first saw this (issue, send_at) due: (first seen, date moved?)."""
-    from sqlalchemy import select
-
-    from pbtp_mailer.store.db import write_transaction
-    from pbtp_mailer.store.schedule_schema import schedule_seen as t
-
-    now = now.astimezone(dt.UTC)
-    with write_transaction(store.engine) as conn:
-        row = conn.execute(select(t).where(t.c.issue_id == item.issue.id)).first()
-        if row is not None and aware(row.send_at) == item.send_at:
-            return aware(row.first_seen_at) or now, False
-        if row is not None:
-            conn.execute(t.update().where(t.c.issue_id == item.issue.id).values(
-                send_at=item.send_at, first_seen_at=now))
-        else:
-            conn.execute(t.insert().values(issue_id=item.issue.id, send_at=item.send_at,
-                                           first_seen_at=now))
-        return now, row is not None
-
-
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
+    return ledger.note_due(item.issue.id, item.send_at, now)
 
 
 def schedule_entries(items: list[Scheduled], store: Store, config: Config,
                      now: dt.datetime) -> list[Entry]:
     """Every (issue, list) of ``items`` with its state at ``now`` (reads only)."""
-    ledger = open_ledger(store, config, lambda: now)
+    ledger = store.ledger(lambda: now)
     window = dt.timedelta(hours=config.dispatch.stale_after_hours)
     out = []
     for item in items:
-        seen = _first_seen(store, item)
+        seen = ledger.first_seen_due(item.issue.id, item.send_at)
         for name in item.lists:
             found = ledger.find(item.issue.id, name)
             d = found[0] if found else None

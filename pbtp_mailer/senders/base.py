@@ -7,6 +7,12 @@ say anything per recipient (``SendTransientError`` when the whole batch is
 worth retrying later, such as a refused connection; ``SendPermanentError``
 when it never will be, such as wrong credentials).
 
+A refusal says whose fault it is: ``PERMANENT`` is about the recipient (RCPT
+5xx, a provider rejecting that address), the only kind that may suppress an
+address; ``REJECTED`` is about the message itself (a 5xx reply to DATA such as
+``552 5.3.4 message too big``, a provider's "invalid message"), which no
+recipient caused.
+
 Streaming (``send_stream(feed)``): instead of a batch, a sender may pull messages
 from a ``Feed`` one at a time - each free session takes the next at once -
 and report each message's results as soon as it has them. ``feed.take()``
@@ -58,8 +64,13 @@ class Outgoing:
 
 class Status(enum.Enum):
     ACCEPTED = "accepted"
+    #: try again later (4xx, a timeout after the body: maybe delivered)
     TRANSIENT = "transient"
+    #: this recipient will never take it (RCPT 5xx, a provider refusing the address)
     PERMANENT = "permanent"
+    #: the message itself was refused (DATA 5xx, provider "invalid message"): no recipient
+    #: is at fault, and the same message to anyone else would be refused too
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,5 +73,5 @@ class MailgunSender(HTTPSender):
         text = f"mailgun: {response.status_code} {detail}".rstrip()
         if response.status_code == 400 and "'to'" not in detail:
             # the request or message is wrong, not a recipient
-            raise SendPermanentError(text, code=400)
+            return [per_recipient(msg, Status.REJECTED, 400, text)]
         return [per_recipient(msg, Status.PERMANENT, response.status_code, text)]

@@ -1,7 +1,9 @@
 """A sender that keeps messages in memory, with scriptable failures, for tests.
 
 ``fail = {"addr@example.org": [550, "5.1.1 no such user"]}`` makes that
-recipient fail (4xx → transient, 5xx → permanent); ``down = true`` makes the
+recipient fail (4xx → transient, 5xx → permanent); ``reject = {"addr": [552,
+"5.3.4 message too big"]}`` refuses the message to that recipient as a whole
+(like a 5xx reply to DATA: no recipient's fault); ``down = true`` makes the
 whole batch fail as if the server were unreachable, ``auth_fails = true`` as
 if the credentials were wrong. Every instance appends to its own ``outbox``
 and to the class-wide ``MemorySender.mailbox`` (clear it with ``reset()``).
@@ -24,7 +26,7 @@ __all__ = ["MemorySender"]
 class MemorySender(BaseSender):
     kind: ClassVar[str] = "memory"
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"fail", "down", "auth_fails", "batch_size"}
+        {"fail", "reject", "down", "auth_fails", "batch_size"}
     )
     #: every message sent by any instance, in order: (message, provider ids)
     mailbox: ClassVar[list[Outgoing]] = []
@@ -39,6 +41,10 @@ class MemorySender(BaseSender):
         fail = opts.get("fail") or {}
         self.fail: dict[str, tuple[int, str]] = {
             str(k).lower(): (int(v[0]), str(v[1])) for k, v in dict(fail).items()
+        }
+        reject = opts.get("reject") or {}
+        self.reject: dict[str, tuple[int, str]] = {
+            str(k).lower(): (int(v[0]), str(v[1])) for k, v in dict(reject).items()
         }
         self.down = opts.flag("down")
         self.auth_fails = opts.flag("auth_fails")
@@ -70,6 +76,12 @@ class MemorySender(BaseSender):
         for msg in batch:
             delivered = False
             pid = f"memory-{next(self._ids)}"
+            refused = next((self.reject[r.lower()] for r in msg.rcpt_to
+                            if r.lower() in self.reject), None)
+            if refused is not None:
+                results.extend(SendResult(msg, rcpt, Status.REJECTED, *refused)
+                               for rcpt in msg.rcpt_to)
+                continue
             for rcpt in msg.rcpt_to:
                 scripted = self.fail.get(rcpt.lower())
                 if scripted is None:

@@ -3,7 +3,8 @@
 Postmark takes fields, not raw MIME, so our message is split (``_mime``)
 and every custom header (List-*, Feedback-ID...) goes in ``Headers``. The
 answer is 200 even when single messages fail: each element's ``ErrorCode``
-is read (0 = accepted, 406 = inactive recipient → permanent). Account-wide
+is read (0 = accepted, 406 = inactive recipient → permanent, 300 = invalid
+email request → the message is rejected, no recipient's fault). Account-wide
 codes (10 bad token, 400/401 sender signature, 405/412/413 may not send)
 stop the batch with ``SendPermanentError`` rather than blaming recipients.
 Newsletters go through a broadcast stream: ``message_stream`` (default
@@ -28,6 +29,8 @@ MAX_BATCH = 500
 MAX_RECIPIENTS = 50
 #: per-message ErrorCodes that concern the account, not the recipient
 ACCOUNT_CODES = frozenset({10, 400, 401, 405, 412, 413})
+#: "Invalid email request": the message (fields, size, attachments) is wrong, not an address
+INVALID_MESSAGE = 300
 
 
 class PostmarkSender(HTTPSender):
@@ -115,9 +118,9 @@ class PostmarkSender(HTTPSender):
                     raise SendPermanentError(f"postmark: {response.status_code} ({detail})",
                                              code=response.status_code)
                 text = f"postmark: {response.status_code} {detail or self._short(response)}"
+                status = Status.REJECTED if code == INVALID_MESSAGE else Status.PERMANENT
                 for i in sent:
-                    outcomes[i] = per_recipient(unit[i], Status.PERMANENT,
-                                                response.status_code, text)
+                    outcomes[i] = per_recipient(unit[i], status, response.status_code, text)
             else:
                 if len(answer) != len(sent):
                     raise SendPermanentError(
@@ -135,4 +138,6 @@ class PostmarkSender(HTTPSender):
             raise SendPermanentError(f"postmark: ErrorCode {code}: {text}", code=code)
         if code in (429, 100):
             return per_recipient(msg, Status.TRANSIENT, code, f"postmark {code}: {text}")
+        if code == INVALID_MESSAGE:
+            return per_recipient(msg, Status.REJECTED, code, f"postmark {code}: {text}")
         return per_recipient(msg, Status.PERMANENT, code, f"postmark {code}: {text}")

@@ -13,7 +13,6 @@ import base64
 from email.utils import parseaddr
 from typing import Any, ClassVar
 
-from pbtp_mailer.errors import SendPermanentError
 from pbtp_mailer.senders._http import HTTPSender, Outcome
 from pbtp_mailer.senders._mime import split_message
 from pbtp_mailer.senders._options import per_recipient
@@ -94,5 +93,5 @@ class SendGridSender(HTTPSender):
         if response.status_code == 400 and not any(f.startswith("personalizations")
                                                    for f in fields):
             # the request itself (from, content, headers) is wrong, not a recipient
-            raise SendPermanentError(text, code=400)
+            return [per_recipient(msg, Status.REJECTED, 400, text)]
         return [per_recipient(msg, Status.PERMANENT, response.status_code, text)]

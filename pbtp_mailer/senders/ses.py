@@ -38,6 +38,16 @@ ACCOUNT_ERRORS = frozenset({"SendingPausedException", "AccountSuspendedException
                             "MailFromDomainNotVerifiedException", "NotFoundException"})
 
 
+def _refusal(kind: str, text: str, msg: Outgoing) -> Status:
+    """``MessageRejected`` refuses the message (content, size, an unverified From), not a
+    recipient, unless its text names one of them (a sandbox's unverified recipient)."""
+    if kind != "MessageRejected":
+        return Status.PERMANENT
+    lowered = text.lower()
+    return (Status.PERMANENT if any(r.lower() in lowered for r in msg.rcpt_to)
+            else Status.REJECTED)
+
+
 class SESSender(HTTPSender):
     kind: ClassVar[str] = "ses"
     provider: ClassVar[str] = "ses"
@@ -144,7 +154,7 @@ class SESSender(HTTPSender):
                                      retry_after=retry_after_seconds(response.headers))
         if kind in ACCOUNT_ERRORS:
             raise SendPermanentError(f"ses: {code} {detail}", code=code)
-        return [per_recipient(msg, Status.PERMANENT, code, f"ses: {code} {detail}")]
+        return [per_recipient(msg, _refusal(kind, text, msg), code, f"ses: {code} {detail}")]
 
     def _error(self, response: Any) -> tuple[str, str]:
         kind = response.headers.get("x-amzn-errortype", "")

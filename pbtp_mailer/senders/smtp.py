@@ -63,7 +63,11 @@ def _result(msg: Outgoing, rcpt: str, reply: Reply, ids: dict[int, str | None]) 
         if key not in ids:
             ids[key] = parse_queue_id(reply.text)
         return SendResult(msg, rcpt, Status.ACCEPTED, code, reply.text, ids[key])
-    status = Status.PERMANENT if 500 <= code < 600 else Status.TRANSIENT
+    if 500 <= code < 600:
+        # a 5xx to DATA or to the body refuses the message (size, content), not the recipient
+        status = Status.REJECTED if reply.to_message else Status.PERMANENT
+    else:
+        status = Status.TRANSIENT
     return SendResult(msg, rcpt, status, code, reply.text)
 
 

@@ -270,8 +270,9 @@ class SMTPConnection(SMTPStream):
             if data_reply.code != 354:
                 yield from self._reset(data_reply)
                 if any(accepted):
-                    # the server refused DATA although some RCPT passed
-                    return [data_reply if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
+                    # the server refused DATA although some RCPT passed: the message's fault
+                    refused = Reply(data_reply.code, data_reply.text, to_message=True)
+                    return [refused if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
                 return rcpts
             if not any(accepted):
                 # a non-conforming server said 354 with no recipient: end it empty
@@ -301,6 +302,7 @@ class SMTPConnection(SMTPStream):
         self.transactions += 1
         if final.code == 421:
             self.abort()
+        final = Reply(final.code, final.text, to_message=True)
         return [final if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
 
     def _envelope(self, commands: list[str], n: int) -> Job[tuple[Reply, list[Reply], Reply]]:

@@ -38,6 +38,8 @@ class TLSMode:
 class Reply:
     code: int
     text: str
+    #: a reply to DATA or to the body: about the message, not about a recipient
+    to_message: bool = False
 
     @property
     def ok(self) -> bool:

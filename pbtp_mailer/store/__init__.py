@@ -2,9 +2,10 @@
 
 ``Store.open(config)`` (or ``Store(engine)``) migrates the database and
 offers the calls the CLI, the unsubscribe server and the dispatcher need.
-The dispatcher uses only ``get_list``, ``recipients``, ``is_suppressed``,
-``suppressed_among``, ``suppress``, ``engine`` and ``metadata``; its ledger
-tables live in the same database (see ``migrations.py`` to add them).
+Dispatch state (the ledger's tables: dispatches, deliveries, runners,
+rate_usage, schedule_seen) is reached only through ``Store.ledger(clock)``,
+which hands out the ``Ledger``: the dispatcher, cron, ``status`` and
+``archive`` receive it and never write SQL against those tables.
 
 Every write runs in one transaction: nothing is ever half applied.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, MetaData, select
 
@@ -36,6 +37,8 @@ from pbtp_mailer.store.subscribers import (
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.store.csvimport import ImportReport
+    from pbtp_mailer.store.ledger import Ledger
+    from pbtp_mailer.store.signups import SignupStore
     from pbtp_mailer.store.suppression import SuppressReport
 
 __all__ = [
@@ -78,6 +81,19 @@ class Store:
         return cls(open_engine(config.database_url), clock=clock, owns_engine=True)
 
     @classmethod
+    def existing(cls, config: Config, *, clock: Clock = _utcnow) -> Store | None:
+        """The configured database as it is (never created, never migrated), for readers
+        such as ``archive``; None when a SQLite file does not exist yet."""
+        from sqlalchemy.engine import make_url
+
+        url = config.database_url
+        if url.startswith("sqlite"):
+            db = make_url(url).database
+            if not db or db == ":memory:" or not Path(db).expanduser().is_file():
+                return None
+        return cls(open_engine(url), clock=clock, owns_engine=True, run_migrations=False)
+
+    @classmethod
     def from_url(cls, url: str, *, clock: Clock = _utcnow) -> Store:
         return cls(open_engine(url), clock=clock, owns_engine=True)
 
@@ -90,6 +106,17 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def ledger(self, clock: Clock | None = None, *, message_id_domain: str = "") -> Ledger:
+        """The delivery ledger on this database, the only door to dispatch state.
+
+        ``clock`` stamps what it writes (default: the store's clock);
+        ``message_id_domain`` is the right-hand side of the Message-IDs it
+        assigns (only a dispatcher needs it).
+        """
+        from pbtp_mailer.store.ledger import Ledger
+
+        return Ledger(self.engine, clock=clock or self.clock, message_id_domain=message_id_domain)
 
     # -- lists ---------------------------------------------------------------
 
@@ -146,7 +173,8 @@ class Store:
 
     def _recipients(self, ml: MailingList, batch_size: int) -> Iterator[Recipient]:
         last = 0
-        for _ in range(10**9):  # bounded: each pass advances ``last`` or stops
+        full_page = True
+        while full_page:  # each pass advances ``last``; a short page is the last one
             q = (
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.name,
                        subscribers.c.attrs)
@@ -166,9 +194,9 @@ class Store:
             for r in rows:
                 yield Recipient(r.id, ml.id, r.email, r.name,
                                 {str(k): str(v) for k, v in (r.attrs or {}).items()})
-            if len(rows) < batch_size:
-                return
-            last = rows[-1].id
+            full_page = len(rows) == batch_size
+            if rows:
+                last = rows[-1].id
 
     # -- suppression ---------------------------------------------------------
 
@@ -187,6 +215,15 @@ class Store:
         with write_transaction(self.engine) as conn:
             return _sup.suppress(conn, email, reason, self.clock(), list_id=list_id,
                                  source=source)
+
+    def unsuppress(self, email: str, *, reason: str, source: str = "cli") -> str:
+        """Lift a bounce or complaint recorded in error; returns the reason lifted.
+
+        The memberships were never changed by it, so the address gets the next
+        issue of each list it is subscribed to. ``reason`` goes in the history.
+        """
+        with write_transaction(self.engine) as conn:
+            return _sup.unsuppress(conn, email, self.clock(), detail=reason, source=source)
 
     def unsubscribe(self, email: str, list_name: str | None = None, *,
                     source: str = "cli") -> bool:
@@ -234,6 +271,27 @@ class Store:
     def import_suppressions(self, path: str | Path, reason: str) -> SuppressReport:
         with write_transaction(self.engine) as conn:
             return _sup.import_suppressions(conn, Path(path), reason, self.clock())
+
+    # -- self-service subscription and GDPR ------------------------------------
+
+    @property
+    def signups(self) -> SignupStore:
+        """Public lists, pending sign-ups and consent records (``store/signups.py``)."""
+        from pbtp_mailer.store.signups import SignupStore
+
+        return SignupStore(self)
+
+    def export_address(self, email: str) -> dict[str, Any] | None:
+        """Everything held about ``email`` (JSON-ready), None when nothing is."""
+        from pbtp_mailer.store.erasure import export_address
+
+        return export_address(self, email)
+
+    def erase_address(self, email: str) -> bool:
+        """Delete everything about ``email``; ledger rows keep only a keyed hash."""
+        from pbtp_mailer.store.erasure import erase_address
+
+        return erase_address(self, email)
 
     # -- CSV -----------------------------------------------------------------
 

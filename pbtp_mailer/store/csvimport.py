@@ -7,8 +7,9 @@ are applied in one transaction with bulk ``executemany`` statements: new
 subscribers, profile updates, new memberships and their history rows.
 
 An import never resubscribes: an address that unsubscribed from the list,
-or is suppressed (bounced, complained, unsubscribed from all), is reported
-as skipped. Re-importing the same file changes nothing. ``strict`` turns
+or is suppressed (bounced, complained, unsubscribed from all), or was erased
+on request (``subscribers erase``), is reported as skipped. Each new member
+gets a consent record naming the file. Re-importing the same file changes nothing. ``strict`` turns
 any rejected row into a refusal of the whole file; ``dry_run`` does the
 work and rolls it back, so its counts are exact.
 
@@ -31,7 +32,9 @@ from sqlalchemy import bindparam, select, update
 from pbtp_mailer.errors import ImportFileError, Problem
 from pbtp_mailer.store.csvfile import read_table
 from pbtp_mailer.store.db import bulk_insert, in_chunk_size, key_in
+from pbtp_mailer.store.erasure import erased_among
 from pbtp_mailer.store.schema import memberships, status_history, subscribers, suppressions
+from pbtp_mailer.store.subscribe_schema import consent_records
 from pbtp_mailer.store.subscribers import InvalidAddress, check_text, normalize_email
 
 if TYPE_CHECKING:
@@ -161,6 +164,7 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
     size = in_chunk_size(conn)
     existing: dict[str, Any] = {}
     suppressed: dict[str, str] = {}
+    erased: set[str] = set()
     for chunk in _chunks(keys, size):
         for r in conn.execute(
             select(subscribers.c.id, subscribers.c.email_key, subscribers.c.name,
@@ -172,6 +176,12 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
             .where(key_in(conn, suppressions.c.email_key, chunk))
         ):
             suppressed[r.email_key] = r.reason
+        erased.update(erased_among(conn, chunk))
+    if erased:  # a GDPR erasure: never added back by an old file
+        for r in good:
+            if r.key in erased:
+                report.skipped.append(SkippedRow(r.line, r.email, "erased on request"))
+        good = [r for r in good if r.key not in erased]
     members = {sid: status for sid, status in conn.execute(
         select(memberships.c.subscriber_id, memberships.c.status)
         .where(memberships.c.list_id == ml.id)
@@ -193,6 +203,7 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
     changes = []
     new_members = []
     history = []
+    consents: list[dict[str, Any]] = []
     for row in good:
         cur = existing[row.key]
         reason = suppressed.get(row.key)
@@ -217,6 +228,8 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
                                     status="subscribed", changed_at=now))
             history.append(dict(email_key=row.key, list_name=ml.name, status="subscribed",
                                 source="import", detail=report.file, changed_at=now))
+            consents.append(dict(email_key=row.key, list_name=ml.name, how="import",
+                                 detail=report.file, requested_at=now, confirmed_at=now))
             report.added += 1
         elif changed:
             report.updated += 1
@@ -232,6 +245,7 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
     if new_members:
         bulk_insert(conn, memberships, new_members, ignore_conflict=["subscriber_id", "list_id"])
     bulk_insert(conn, status_history, history)
+    bulk_insert(conn, consent_records, consents)
 
 
 def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 5000,

@@ -1,108 +1,54 @@
 """The delivery ledger: who got which issue, when, with which Message-ID.
 
-The dispatcher's narrow calls on the store. Rows are claimed atomically
-(SQLite: ``BEGIN IMMEDIATE``, one writer; PostgreSQL: ``FOR UPDATE SKIP
-LOCKED``), so two dispatchers on one issue never take the same row. A row
-is ``sending`` only while its message is on the wire: recording one batch's
-results and claiming the next happen in one transaction, so after a crash
-at most one batch (the sender's concurrency) is left ambiguous.
+The only door to dispatch state (``Store.ledger(clock)`` hands it out): the
+dispatcher's narrow calls, the questions ``status``, ``schedule`` and
+``archive`` ask, and cron's note of when an issue came due. Rows are
+claimed atomically (SQLite: ``BEGIN IMMEDIATE``, one writer; PostgreSQL:
+``FOR UPDATE SKIP LOCKED``), so two dispatchers on one issue never take the
+same row. A row is ``sending`` only while its message is on the wire:
+recording one batch's results and claiming the next happen in one
+transaction, so after a crash at most one batch (the sender's concurrency)
+is left ambiguous.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import secrets
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, DateTime, bindparam, func, literal, select, update
+from sqlalchemy import Connection, DateTime, bindparam, func, inspect, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from pbtp_mailer.errors import ContentChangedError
-from pbtp_mailer.store import ledger_sql as _q
+from pbtp_mailer.errors import ContentChangedError, StoreError
+from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
-from pbtp_mailer.store import suppression as _sup
 from pbtp_mailer.store.db import insert_ignore, write_transaction
-from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage
+from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches
+from pbtp_mailer.store.ledger_types import (
+    Claimed,
+    Decision,
+    DispatchInfo,
+    PauseReason,
+    Reservation,
+    content_hash,
+)
 from pbtp_mailer.store.runners import new_owner
 from pbtp_mailer.store.schema import memberships, subscribers, suppressions
 from pbtp_mailer.store.subscribers import MailingList
+from pbtp_mailer.store.timestamps import aware
 
-__all__ = ["Ledger", "DispatchInfo", "Claimed", "Outcome", "content_hash", "new_owner"]
+if TYPE_CHECKING:
+    from pbtp_mailer.store.ratebucket import SharedRateLimit
+    from pbtp_mailer.store.workers import WorkerRegistry
+
+__all__ = ["Ledger", "DispatchInfo", "Claimed", "Decision", "PauseReason", "Reservation",
+           "content_hash", "new_owner"]
 
 HEARTBEAT_SECONDS = 5.0
-
-
-def content_hash(subject: str, text: str, html: str) -> str:
-    h = hashlib.sha256()
-    for part in (subject, text, html):
-        h.update(part.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class DispatchInfo:
-    id: int
-    issue_id: str
-    list_id: int | None
-    list_name: str
-    issue_file: str
-    sender: str
-    content_hash: str
-    subject: str
-    preheader: str
-    language: str
-    frozen_text: str
-    frozen_html: str
-    state: str
-    note: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    finished_at: dt.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    id: int
-    subscriber_id: int
-    list_id: int
-    email: str
-    name: str | None
-    attrs: dict[str, str]
-    message_id: str
-    attempts: int
-    first_attempt_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the dispatcher decided for one claimed row."""
-
-    id: int
-    state: str  # sent | deferred | failed | skipped
-    code: int | None = None
-    text: str = ""
-    provider_id: str | None = None
-    next_attempt_at: dt.datetime | None = None
-    suppress_as: str | None = None  # 'bounced' etc. (for permanent failures)
-    email: str = ""
-
-
-@dataclass
-class StepResult:
-    claimed: list[Claimed] = field(default_factory=list)
-    skipped: int = 0
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
 
 class Ledger:
     def __init__(self, engine: Any, *, clock: Callable[[], dt.datetime],
@@ -127,7 +73,8 @@ class Ledger:
     def _info(r: Any) -> DispatchInfo:
         d = dict(r._mapping)
         for key in ("created_at", "updated_at", "finished_at"):
-            d[key] = _aware(d[key])
+            d[key] = aware(d[key])
+        d["pause_reason"] = PauseReason(d["pause_reason"]) if d.get("pause_reason") else None
         return DispatchInfo(**d)
 
     def open_dispatch(self, *, issue_id: str, ml: MailingList, issue_file: str, sender: str,
@@ -143,7 +90,7 @@ class Ledger:
         with write_transaction(self.engine) as conn:
             if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises already
                 key = zlib.crc32(f"pbtp_mailer.dispatch:{issue_id}:{ml.name}".encode())
-                conn.execute(_q.ADVISORY_LOCK, {"k": key})
+                conn.execute(ledger_sql.ADVISORY_LOCK, {"k": key})
             row = conn.execute(select(dispatches).where(
                 dispatches.c.issue_id == issue_id, dispatches.c.list_name == ml.name)).first()
             if row is None:
@@ -171,8 +118,9 @@ class Ledger:
         return self.find(issue_id, ml.name)[0]
 
     def set_state(self, dispatch_id: int, state: str, note: str | None = None) -> None:
+        """``running`` or ``done`` (which clears any pause reason); see ``pause``."""
         now = self.clock()
-        values: dict[str, Any] = {"state": state, "updated_at": now}
+        values: dict[str, Any] = {"state": state, "updated_at": now, "pause_reason": None}
         if note is not None:
             values["note"] = note
         where = [dispatches.c.id == dispatch_id]
@@ -181,6 +129,61 @@ class Ledger:
             where.append(dispatches.c.state != "done")
         with write_transaction(self.engine) as conn:
             conn.execute(dispatches.update().where(*where).values(**values))
+
+    def pause(self, dispatch_id: int, reason: PauseReason, note: str) -> None:
+        """Mark the dispatch paused: ``reason`` for programs, ``note`` for people."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(dispatches.update().where(dispatches.c.id == dispatch_id).values(
+                state="paused", pause_reason=reason.value, note=note, updated_at=self.clock()))
+
+    def running(self) -> list[DispatchInfo]:
+        """Every dispatch in state ``running``, oldest first (cron's retries)."""
+        with self.engine.connect() as conn:
+            return [self._info(r) for r in conn.execute(
+                select(dispatches).where(dispatches.c.state == "running")
+                .order_by(dispatches.c.id))]
+
+    def exists(self) -> bool:
+        """Whether this database has the ledger's tables (an unmigrated one has not)."""
+        with self.engine.connect() as conn:
+            names = set(inspect(conn).get_table_names())
+        return {"dispatches", "deliveries"} <= names
+
+    def first_sent(self, issue_ids: Iterable[str]) -> dict[str, dt.datetime]:
+        """When each issue's first dispatch with a ``sent`` delivery was created (an empty
+        answer from a database without the ledger's tables: nothing was sent there)."""
+        wanted = list(issue_ids)
+        try:
+            if not wanted or not self.exists():
+                return {}
+            return self._first_sent(wanted)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading the ledger failed: {getattr(exc, 'orig', None) or exc}"
+                             ) from None
+
+    def _first_sent(self, wanted: list[str]) -> dict[str, dt.datetime]:
+        q = (select(dispatches.c.issue_id, func.min(dispatches.c.created_at))
+             .where(dispatches.c.issue_id.in_(wanted),
+                    select(deliveries.c.id).where(deliveries.c.dispatch_id == dispatches.c.id,
+                                                  deliveries.c.state == "sent").exists())
+             .group_by(dispatches.c.issue_id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return {issue_id: when.replace(tzinfo=when.tzinfo or dt.UTC)
+                for issue_id, when in rows if when is not None}
+
+    # -- cron's record of due issues -------------------------------------------
+
+    def first_seen_due(self, issue_id: str, send_at: dt.datetime) -> dt.datetime | None:
+        """When cron first saw this issue due at ``send_at`` (None: not yet, or it moved)."""
+        with self.engine.connect() as conn:
+            return schedule_seen.first_seen(conn, issue_id, send_at)
+
+    def note_due(self, issue_id: str, send_at: dt.datetime,
+                 now: dt.datetime) -> tuple[dt.datetime, bool]:
+        """Record that cron saw the issue due: (first seen, whether ``send_at`` moved)."""
+        with write_transaction(self.engine) as conn:
+            return schedule_seen.note_due(conn, issue_id, send_at, now)
 
     # -- recipients -------------------------------------------------------
 
@@ -232,109 +235,95 @@ class Ledger:
     def live_owners(self) -> set[str]:
         return runners_mod.live_owners(self.engine, self.clock())
 
+    # -- the fleet (store/workers.py, store/ratebucket.py) ---------------------
+
+    def workers(self, owner: str | None = None) -> WorkerRegistry:
+        """The worker registry on this database (``owner``: this process, if it registers)."""
+        from pbtp_mailer.store.workers import WorkerRegistry
+
+        return WorkerRegistry(self.engine, owner, clock=self.clock)
+
+    def shared_rate(self, sender: str, **options: Any) -> SharedRateLimit:
+        """``sender``'s rate and quotas, shared by every worker (options: ``SharedRateLimit``)."""
+        from pbtp_mailer.store.ratebucket import SharedRateLimit
+
+        return SharedRateLimit(self.engine, sender, now=self.clock, **options)
+
     # -- the hot loop -------------------------------------------------------
     #
     # reserve():    take up to K due rows as 'claimed' (not on the wire yet, so a
     #               crash leaves them safe: the next run puts them back to pending);
     #               suppression is checked here, just before sending.
-    # begin_send(): one transaction recording the previous batch's outcomes and
+    # begin_send(): one transaction recording the previous batch's decisions and
     #               marking the next batch 'sending' (at most `concurrency` rows).
 
     def reserve(self, dispatch: DispatchInfo, owner: str, n: int, *, list_id: int,
-                outcomes: Sequence[Outcome] = ()) -> StepResult:
+                decisions: Sequence[Decision] = ()) -> Reservation:
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            if outcomes:
-                self._record(conn, outcomes, now)
+            if decisions:
+                self._record(conn, decisions, now)
             self._beat(conn, owner, now)
             return self._reserve(conn, dispatch, owner, n, list_id, now)
 
-    def begin_send(self, owner: str, batch: Sequence[Claimed], outcomes: Sequence[Outcome], *,
+    def begin_send(self, owner: str, batch: Sequence[Claimed], decisions: Sequence[Decision], *,
                    list_id: int, rate_windows: dict[str, int] | None = None,
                    sender_name: str = "") -> list[Claimed]:
-        """Record outcomes and mark ``batch`` 'sending'; returns the batch minus addresses
+        """Record decisions and mark ``batch`` 'sending'; returns the batch minus addresses
         suppressed since they were reserved (those become 'skipped')."""
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            if outcomes:
-                self._record(conn, outcomes, now)
+            if decisions:
+                self._record(conn, decisions, now)
             # any unsubscribe/bounce since the rows were reserved: check this batch again
-            if batch and conn.execute(_q.HISTORY_MARK).scalar_one() != self._history_mark:
-                gone = _sup.suppressed_among(conn, [c.email for c in batch], list_id)
+            if batch and conn.execute(ledger_sql.HISTORY_MARK).scalar_one() != self._history_mark:
+                gone = suppression.suppressed_among(conn, [c.email for c in batch], list_id)
                 if gone:
-                    conn.execute(_q.SKIP, [{"b_id": c.id, "b_now": now} for c in batch
+                    conn.execute(ledger_sql.SKIP, [{"b_id": c.id, "b_now": now} for c in batch
                                          if c.email in gone])
                     batch = [c for c in batch if c.email not in gone]
             if batch:
-                _q.many(conn, _q.MARK_SENDING, [
+                ledger_sql.many(conn, ledger_sql.MARK_SENDING, [
                     {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at,
                      "b_now": now} for c in batch])
             if rate_windows and batch:
-                self._count_usage(conn, sender_name, rate_windows, len(batch), now)
+                rate_usage.count_usage(conn, sender_name, rate_windows, len(batch), now)
             self._beat(conn, owner, now)
         return list(batch)
 
-    def finish(self, outcomes: Sequence[Outcome]) -> None:
-        if outcomes:
+    def finish(self, decisions: Sequence[Decision]) -> None:
+        if decisions:
             now = self.clock()
             with write_transaction(self.engine) as conn:
-                self._record(conn, outcomes, now)
+                self._record(conn, decisions, now)
 
-    def _record(self, conn: Connection, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-        _q.many(conn, _q.RECORD, [
+    def _record(self, conn: Connection, decisions: Sequence[Decision], now: dt.datetime) -> None:
+        ledger_sql.many(conn, ledger_sql.RECORD, [
             {"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
              "b_provider": o.provider_id, "b_next": o.next_attempt_at,
-             "b_sent": now if o.state == "sent" else None, "b_now": now} for o in outcomes])
-        for o in outcomes:
+             "b_sent": now if o.state == "sent" else None, "b_now": now} for o in decisions])
+        for o in decisions:
             if o.suppress_as and o.email:
-                _sup.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
-
-    def _count_usage(self, conn: Connection, sender: str, windows: dict[str, int], n: int,
-                     now: dt.datetime) -> None:
-        from pbtp_mailer.dispatch.ratelimit import window_start
-
-        for window in windows:
-            start = window_start(now, window)
-            row = conn.execute(select(rate_usage).where(
-                rate_usage.c.sender == sender, rate_usage.c.window == window)).first()
-            if row is None:
-                conn.execute(rate_usage.insert().values(sender=sender, window=window,
-                                                        window_start=start, count=n))
-            elif _aware(row.window_start) != start:
-                conn.execute(rate_usage.update().where(
-                    rate_usage.c.sender == sender, rate_usage.c.window == window).values(
-                    window_start=start, count=n))
-            else:
-                conn.execute(rate_usage.update().where(
-                    rate_usage.c.sender == sender, rate_usage.c.window == window).values(
-                    count=rate_usage.c.count + n))
+                suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
 
     def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
-        from pbtp_mailer.dispatch.ratelimit import window_start
-
-        now = self.clock()
-        out = {}
+        """Messages ``sender`` sent in each current window (minute/hour/day)."""
         with self.engine.connect() as conn:
-            for window in windows:
-                row = conn.execute(select(rate_usage).where(
-                    rate_usage.c.sender == sender, rate_usage.c.window == window)).first()
-                current = row is not None and _aware(row.window_start) == window_start(now, window)
-                out[window] = row.count if current else 0
-        return out
+            return rate_usage.usage(conn, sender, windows, self.clock())
 
     def _reserve(self, conn: Connection, dispatch: DispatchInfo, owner: str, n: int,
-                 list_id: int, now: dt.datetime) -> StepResult:
-        result = StepResult()
+                 list_id: int, now: dt.datetime) -> Reservation:
+        result = Reservation()
         if n <= 0:
             return result
-        self._history_mark = conn.execute(_q.HISTORY_MARK).scalar_one()
-        rows = _q.reserve_rows(conn, dispatch.id, now, n)
+        self._history_mark = conn.execute(ledger_sql.HISTORY_MARK).scalar_one()
+        rows = ledger_sql.reserve_rows(conn, dispatch.id, now, n)
         if not rows:
             return result
-        suppressed = _sup.suppressed_among(conn, [r.email for r in rows], list_id)
+        suppressed = suppression.suppressed_among(conn, [r.email for r in rows], list_id)
         if suppressed:
             skip = [{"b_id": r.id, "b_now": now} for r in rows if r.email in suppressed]
-            conn.execute(_q.SKIP, skip)
+            conn.execute(ledger_sql.SKIP, skip)
             result.skipped = len(skip)
         params = []
         for r in rows:
@@ -342,14 +331,14 @@ class Ledger:
                 continue
             mid = r.message_id or \
                 f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
-            first = _aware(r.first_attempt_at) or now
+            first = aware(r.first_attempt_at) or now
             attrs = r.attrs if isinstance(r.attrs, dict) else json.loads(r.attrs or "{}")
             result.claimed.append(Claimed(
                 r.id, r.subscriber_id, r.list_id, r.email, r.name,
                 {str(k): str(v) for k, v in attrs.items()}, mid, r.attempts + 1, first))
             params.append({"b_id": r.id, "b_mid": mid, "b_owner": owner, "b_now": now})
         if params:
-            _q.many(conn, _q.CLAIM, params)
+            ledger_sql.many(conn, ledger_sql.CLAIM, params)
         return result
 
     def release(self, claimed: Sequence[Claimed], text: str) -> None:
@@ -358,7 +347,7 @@ class Ledger:
             return
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            conn.execute(_q.RELEASE, [{"b_id": c.id, "b_att": c.attempts - 1,
+            conn.execute(ledger_sql.RELEASE, [{"b_id": c.id, "b_att": c.attempts - 1,
                                      "b_text": text[:2000], "b_now": now} for c in claimed])
 
     def release_dead_claims(self, dispatch_id: int) -> int:
@@ -372,7 +361,7 @@ class Ledger:
             dead = [{"b_id": r.id, "b_text": "released: the run that claimed it stopped",
                      "b_now": now} for r in rows if r.claimed_by not in live]
             if dead:
-                conn.execute(_q.RELEASE_DEAD, dead)
+                conn.execute(ledger_sql.RELEASE_DEAD, dead)
         return len(dead)
 
     # -- questions -----------------------------------------------------------
@@ -391,7 +380,7 @@ class Ledger:
             value = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
                 deliveries.c.dispatch_id == dispatch_id,
                 deliveries.c.state == "deferred")).scalar_one()
-        return _aware(value)
+        return aware(value)
 
     def ambiguous(self, dispatch_id: int) -> list[Any]:
         """Rows left ``sending`` by a dispatcher that is gone: delivered or not, unknown."""
@@ -416,6 +405,16 @@ class Ledger:
                 last_text="requeued by --resend-unknown after an interrupted run"),
                 [{"b_id": r.id, "b_owner": r.claimed_by} for r in rows])
         return len(rows)
+
+    def requeue_rejected(self, dispatch_id: int) -> int:
+        """Rows whose message the server refused go back to pending: a person's new run
+        (after fixing the issue) tries them again, with their Message-ID."""
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            done = conn.execute(update(deliveries).where(
+                deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "rejected")
+                .values(state="pending", claimed_by=None, updated_at=now))
+        return int(done.rowcount or 0)
 
     def rows(self, dispatch_id: int, state: str | None = None,
              limit: int | None = None) -> list[Any]:
@@ -443,4 +442,4 @@ class Ledger:
             first, last = conn.execute(select(func.min(deliveries.c.first_attempt_at),
                                               func.max(deliveries.c.sent_at))
                                        .where(deliveries.c.dispatch_id == dispatch_id)).one()
-        return _aware(first), _aware(last)
+        return aware(first), aware(last)

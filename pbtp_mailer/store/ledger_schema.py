@@ -1,9 +1,11 @@
 """Tables of the delivery ledger (migration ``0002_ledger``), on ``schema.metadata``.
 
-    dispatches   one per (issue, list): frozen content and its hash, state
+    dispatches   one per (issue, list): frozen content and its hash, state,
+                 and why it is paused (``pause_reason``, migration ``0004``)
     deliveries   one per (issue, address): pending -> claimed -> sending -> sent
-                 | failed | deferred | skipped ('claimed': reserved by a run, not
-                 yet on the wire); attempts, last reply, Message-ID,
+                 | failed | deferred | skipped | rejected ('claimed': reserved by a
+                 run, not yet on the wire; 'rejected': the server refused the message
+                 itself, a person's next run tries it again); attempts, last reply, Message-ID,
                  provider id, who claimed it, timestamps
     runners      one per dispatcher process: heartbeat (tells a crashed
                  owner of 'sending' rows from a live one)
@@ -32,7 +34,8 @@ from pbtp_mailer.store.schema import metadata
 
 __all__ = ["dispatches", "deliveries", "runners", "rate_usage", "DELIVERY_STATES"]
 
-DELIVERY_STATES = ("pending", "claimed", "sending", "sent", "failed", "deferred", "skipped")
+DELIVERY_STATES = ("pending", "claimed", "sending", "sent", "failed", "deferred", "skipped",
+                   "rejected")
 
 dispatches = Table(
     "dispatches",
@@ -54,6 +57,8 @@ dispatches = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # a PauseReason value while state = 'paused' (0004_pause_reason)
+    Column("pause_reason", String(32), nullable=True),
     UniqueConstraint("issue_id", "list_name"),
 )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
 
-__all__ = ["Hot", "many", "reserve_rows", "HISTORY_MARK", "ADVISORY_LOCK", "RECORD",
+__all__ = ["BatchStatement", "many", "reserve_rows", "HISTORY_MARK", "ADVISORY_LOCK", "RECORD",
            "MARK_SENDING", "CLAIM", "SKIP", "RELEASE", "RELEASE_DEAD"]
 
 
@@ -26,7 +26,7 @@ def sql(statement: str, *datetimes: str) -> Any:
         *(bindparam(name, type_=DateTime(timezone=True)) for name in datetimes))
 
 
-class Hot:
+class BatchStatement:
     """A per-batch statement: SQLAlchemy ``text()`` and a qmark twin for SQLite."""
 
     def __init__(self, statement: str, *datetimes: str) -> None:
@@ -36,13 +36,15 @@ class Hot:
         self.datetimes = frozenset(datetimes)
 
 
-def _lite(value: Any) -> Any:
+def _sqlite_time(value: Any) -> Any:
+    """A datetime as SQLAlchemy stores it in SQLite (UTC, no offset)."""
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
 
 
-def many(conn: Connection, stmt: Hot, rows: list[dict[str, Any]]) -> None:
+def many(conn: Connection, stmt: BatchStatement, rows: list[dict[str, Any]]) -> None:
+    """Run ``stmt`` once per row (SQLite: straight on the driver's cursor)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -50,14 +52,14 @@ def many(conn: Connection, stmt: Hot, rows: list[dict[str, Any]]) -> None:
         assert raw is not None
         seen: dict[Any, Any] = {}  # a batch shares a few timestamps: format each once
 
-        def lite(value: Any) -> Any:
+        def stored(value: Any) -> Any:
             if isinstance(value, dt.datetime):
                 if value not in seen:
-                    seen[value] = _lite(value)
+                    seen[value] = _sqlite_time(value)
                 return seen[value]
             return value
 
-        raw.executemany(stmt.qmark, [tuple(lite(r[k]) for k in stmt.keys) for r in rows])
+        raw.executemany(stmt.qmark, [tuple(stored(r[k]) for k in stmt.keys) for r in rows])
     else:
         conn.execute(stmt.text, rows)
 
@@ -65,18 +67,18 @@ def many(conn: Connection, stmt: Hot, rows: list[dict[str, Any]]) -> None:
 def reserve_rows(conn: Connection, dispatch_id: int, now: dt.datetime, n: int) -> list[Any]:
     """Up to ``n`` due rows: pending ones first, then deferred ones whose time has come."""
     out: list[Any] = []
-    for pg, lite in zip(RESERVE_PG, RESERVE, strict=True):
+    for pg, qmark in zip(RESERVE_PG, RESERVE, strict=True):
         want = n - len(out)
         if want <= 0:
             break
         params = {"b_dispatch": dispatch_id, "b_now": now, "b_n": want}
         if conn.dialect.name != "sqlite":
             out.extend(conn.execute(pg, {k: v for k, v in params.items()
-                                         if k != "b_now" or k in lite.keys}).all())
+                                         if k != "b_now" or k in qmark.keys}).all())
             continue
         raw = conn.connection.driver_connection
         assert raw is not None
-        for row in raw.execute(lite.qmark, [_lite(params[k]) for k in lite.keys]):
+        for row in raw.execute(qmark.qmark, [_sqlite_time(params[k]) for k in qmark.keys]):
             first = row[6]
             if isinstance(first, str):
                 first = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC)
@@ -109,18 +111,18 @@ RESERVE_SQL = (
 PENDING_SQL = RESERVE_SQL + "d.state = 'pending' ORDER BY d.id LIMIT :b_n"
 DUE_SQL = (RESERVE_SQL + "d.state = 'deferred' AND d.next_attempt_at <= :b_now "
             "ORDER BY d.id LIMIT :b_n")
-RESERVE = (Hot(PENDING_SQL), Hot(DUE_SQL, "b_now"))
+RESERVE = (BatchStatement(PENDING_SQL), BatchStatement(DUE_SQL, "b_now"))
 RESERVE_PG = tuple(
     sql(q + " FOR UPDATE OF d SKIP LOCKED", *(["b_now"] if ":b_now" in q else []))
     .columns(first_attempt_at=DateTime(timezone=True)) for q in (PENDING_SQL, DUE_SQL))
-RECORD = Hot(
+RECORD = BatchStatement(
     "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
     "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
     "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_next", "b_sent", "b_now")
-MARK_SENDING = Hot(
+MARK_SENDING = BatchStatement(
     "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
     "first_attempt_at = :b_first, updated_at = :b_now WHERE id = :b_id", "b_first", "b_now")
-CLAIM = Hot(
+CLAIM = BatchStatement(
     "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
     "updated_at = :b_now WHERE id = :b_id", "b_now")
 SKIP = sql(

@@ -31,13 +31,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, inspect
+from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, Table, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pbtp_mailer.errors import StoreError
 from pbtp_mailer.store import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
 from pbtp_mailer.store import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
 from pbtp_mailer.store import schema
+from pbtp_mailer.store import subscribe_schema as _subscribe_schema
 from pbtp_mailer.store import workers_schema as _workers_schema  # noqa: F401  (rate_buckets, workers)
 from pbtp_mailer.store.db import write_transaction
 
@@ -89,6 +90,23 @@ def add_column(table: str, column: str) -> Callable[[Connection], None]:
     return step
 
 
+def _add_pause_reason(conn: Connection) -> None:
+    """``dispatches.pause_reason``; a dispatch paused before it existed gets the reason its
+    note states (``N consecutive failures; ...`` or, otherwise, an unreachable sender)."""
+    import re
+
+    from pbtp_mailer.store.ledger_schema import dispatches
+
+    add_column("dispatches", "pause_reason")(conn)
+    paused = conn.execute(select(dispatches.c.id, dispatches.c.note)
+                          .where(dispatches.c.state == "paused")).all()
+    for row in paused:
+        failing = re.match(r"\d+ consecutive failures", row.note or "")
+        reason = "consecutive_failures" if failing else "sender_unavailable"
+        conn.execute(dispatches.update().where(dispatches.c.id == row.id)
+                     .values(pause_reason=reason))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(
         "0001_subscribers",
@@ -96,6 +114,8 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration("0002_ledger", create_tables("dispatches", "deliveries", "runners", "rate_usage")),
     Migration("0003_schedule", create_tables("schedule_seen")),
+    Migration("0004_pause_reason", _add_pause_reason),
+    Migration("0006_subscribe", create_tables(*_subscribe_schema.SUBSCRIBE_TABLES)),
     Migration("0009_workers", create_tables("rate_buckets", "workers")),
 ]
 

@@ -73,6 +73,9 @@ class SharedRateLimit:
         self.lease_seconds = lease_seconds
         self.lease_size = max(1, int(per_second * lease_seconds)) if per_second else quota_lease
         self.hold_seconds = hold_seconds
+        #: local pacing: at most ``per_second * pace_seconds`` (at least 1) tokens at once
+        self.pace_seconds = 0.01
+        self._pace, self._pace_at = 1.0, clock()
         self.clock = clock  # wall seconds: the bucket
         #: the quota windows' clock (the dispatcher's, which tests may freeze)
         self.now = now or (lambda: dt.datetime.fromtimestamp(self.clock(), dt.UTC))
@@ -107,6 +110,14 @@ class SharedRateLimit:
             return want
         want = max(1, want)
         now = self.clock()
+        if self.per_second:  # pace locally too: leased tokens go out evenly, not in a burst
+            pace_burst = max(1.0, self.per_second * self.pace_seconds)
+            self._pace = min(pace_burst, self._pace + max(0.0, now - self._pace_at)
+                             * self.per_second)
+            self._pace_at = now
+            if self._pace < 1:
+                return (1 - self._pace) / self.per_second
+            want = min(want, int(self._pace))
         if self._local and now - self._leased_at > self.hold_seconds:
             self._unspent.append((self._leased_when, self._local))  # stale: no late burst
             self._local = 0
@@ -120,7 +131,14 @@ class SharedRateLimit:
             self._local, self._leased_at, self._leased_when = lease.granted, now, lease.when
         n = min(want, self._local)
         self._local -= n
+        self._pace -= n
         return n
+
+    def unspend(self, n: int) -> None:
+        """Tokens taken but not used after all (rows skipped): spend them later."""
+        if n > 0 and self.active:
+            self._local += n
+            self._pace += n
 
     def close(self) -> None:
         """Give tokens leased but not spent back to the bucket and the quota counts."""
@@ -157,7 +175,9 @@ class SharedRateLimit:
         with write_transaction(self.engine) as conn:
             tokens, stamp = self._bucket(conn, now)  # also the lock quota counts rely on
             self._give_back(conn, when)
-            grant = min(want, int(tokens)) if self.per_second else want
+            grant = want
+            if self.per_second:  # a whole lease or nothing: few leases, however fast we pace
+                grant = min(want, int(tokens)) if tokens >= min(want, self.lease_size) else 0
             full = None
             if self.windows and grant:
                 room, full = self._room(conn, when)

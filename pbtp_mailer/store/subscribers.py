@@ -262,6 +262,15 @@ def add_subscriber(
             f"{email} unsubscribed from all lists",
             hint="pass --resubscribe only if they asked to subscribe again",
         )
+    from pbtp_mailer.store.erasure import erased_among
+
+    if erased_among(conn, [key]):
+        if not resubscribe:
+            raise StoreError(f"{email} was erased on request",
+                             hint="pass --resubscribe only if they asked to subscribe again")
+        from pbtp_mailer.store.erasure import forget_erasure
+
+        forget_erasure(conn, key)
     sid = ensure_subscriber(conn, email, key, now, name, attrs)
     status = conn.execute(
         select(memberships.c.status).where(
@@ -293,6 +302,10 @@ def add_subscriber(
     history.append(dict(email_key=key, list_name=ml.name, status="subscribed",
                         source=source, changed_at=now))
     record_history(conn, history)
+    from pbtp_mailer.store.signups import record_consent
+
+    record_consent(conn, key=key, list_name=ml.name, now=now,
+                   how="admin" if source == "cli" else source)
     return "added" if status is None else "resubscribed"
 
 

@@ -5,7 +5,8 @@ list, and a ``suppressions`` row (bounced, complained, or unsubscribed from
 all lists) for the address everywhere. Both checks are primary-key or
 unique-index lookups, because the dispatcher asks again right before each
 send. A suppression is never downgraded: complained > bounced >
-unsubscribed.
+unsubscribed; ``unsuppress`` lifts a bounce or complaint made in error (the
+memberships were never touched, so the address is a subscriber again).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pbtp_mailer.store.subscribers import (
 
 __all__ = [
     "suppress",
+    "unsuppress",
+    "LIFTABLE",
     "is_suppressed",
     "suppressed_among",
     "SuppressReport",
@@ -45,6 +48,8 @@ __all__ = [
 ]
 
 _RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+#: suppressions a person may lift; an unsubscribe is the subscriber's own wish
+LIFTABLE = ("bounced", "complained")
 _CHUNK = 500
 
 
@@ -103,6 +108,30 @@ def suppress(
             source=source, detail=detail, changed_at=now,
         )])
     return changed
+
+
+def unsuppress(conn: Connection, email: str, now: datetime, *, detail: str,
+               source: str = "cli") -> str:
+    """Lift the address-level bounce or complaint of ``email``; returns the reason lifted.
+
+    Recorded in ``status_history`` (status ``unsuppressed``, ``detail`` says
+    why). An address unsubscribed from all lists stays so: that was their wish.
+    """
+    key = email_key(email)
+    current = conn.execute(
+        select(suppressions.c.reason).where(suppressions.c.email_key == key)
+    ).scalar_one_or_none()
+    if current is None:
+        raise StoreError(f"{email} is not suppressed")
+    if current not in LIFTABLE:
+        raise StoreError(f"{email} unsubscribed from all lists; only a bounce or complaint "
+                         "can be removed",
+                         hint="they can subscribe again themselves")
+    conn.execute(suppressions.delete().where(suppressions.c.email_key == key))
+    record_history(conn, [dict(email_key=key, list_name=None, status="unsuppressed",
+                               source=source, detail=f"{current} removed: {detail}",
+                               changed_at=now)])
+    return str(current)
 
 
 def _unsubscribe_from_list(conn: Connection, email: str, key: str, list_id: int,

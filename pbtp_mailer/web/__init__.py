@@ -1,7 +1,8 @@
 """The public web site ``pbtp-mailer serve`` runs (waitress, WSGI).
 
 - ``app``: the router; every feature mounts its pages there (``site_mounts``);
-- ``unsubscribe``: RFC 8058 one-click unsubscribe at ``/u/TOKEN``.
+- ``unsubscribe``: RFC 8058 one-click unsubscribe at ``/u/TOKEN``;
+- ``subscribe.web`` mounts ``/subscribe``, ``/confirm`` and ``/preferences``.
 """
 
 from pbtp_mailer.web.app import make_site, site_mounts

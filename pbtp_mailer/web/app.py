@@ -49,6 +49,9 @@ def site_mounts(store: Store, config: Config) -> dict[str, WSGIApp]:
     from pbtp_mailer.web.unsubscribe import make_app as unsubscribe_app
 
     secret = config.secret()
+    from pbtp_mailer.subscribe.web import make_pages
+
     return {
         "u": unsubscribe_app(store, secret, config.newsletter),
+        **make_pages(store, config).mounts(),
     }

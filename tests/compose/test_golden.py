@@ -36,3 +36,20 @@ def test_output_matches_golden(built, name):
     assert golden.exists(), f"missing {golden}: run PBTP_UPDATE_GOLDEN=1 pytest {__file__}"
     assert data == golden.read_bytes(), (
         f"{name} drifted from {golden}; if intended: PBTP_UPDATE_GOLDEN=1 pytest {__file__}")
+
+
+def test_image_issue_text_matches_golden(tmp_path, config):
+    """The text part of tests/compose/content_issue.py (images, links, citations, briefs).
+    Its HTML names images by content hash, which depends on the PNG encoder: not golden."""
+    from pbtp_mailer.compose.build import build_issue
+    from tests.compose.content_issue import write_issue
+
+    built = build_issue(write_issue(tmp_path), config, tmp_path / "build")
+    data = (built.folder / "email.txt").read_bytes()
+    golden = GOLDEN.with_name("2024-05-images") / "email.txt"
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(data)
+    assert golden.exists(), f"missing {golden}: run PBTP_UPDATE_GOLDEN=1 pytest {__file__}"
+    assert data == golden.read_bytes(), (
+        f"email.txt drifted from {golden}; if intended: PBTP_UPDATE_GOLDEN=1 pytest {__file__}")

@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from pbtp_mailer.errors import ContentChangedError, DispatchPausedError
+from pbtp_mailer.errors import ContentChangedError
+from pbtp_mailer.store.ledger import PauseReason
 
 
 def recipients_of(sender) -> Counter:
@@ -138,8 +139,10 @@ def test_permanent_failure_recorded_and_suppressed(world, memory_sender):
 def test_server_down_at_start_pauses_with_one_error(world, memory_sender):
     world.make_list(20)
     store = world.store()
-    with pytest.raises(DispatchPausedError, match="paused: memory: connection refused"):
-        world.run(store, sender=memory_sender(down=True))
+    report = world.run(store, sender=memory_sender(down=True))
+    assert report.pause_message.startswith("dispatch of 2024-03 to 'members' paused: "
+                                           "memory: connection refused")
+    assert report.pause_reason is PauseReason.SENDER_UNAVAILABLE and report.exit_code == 4
     from pbtp_mailer.dispatch.status import issue_status
 
     assert issue_status(store, "2024-03")[0].counts["pending"] == 20
@@ -160,9 +163,10 @@ def test_server_going_down_pauses_after_consecutive_failures(world, memory_sende
     from pbtp_mailer.dispatch.dispatcher import Dispatcher
 
     plan, opts = world.plan(store)
-    with pytest.raises(DispatchPausedError, match="paused: 30 consecutive failures; last: "
-                                                  "smtp.example.org:587: connection refused"):
-        Dispatcher(plan, opts, sender=down, sleep=slept.append).run()
+    paused = Dispatcher(plan, opts, sender=down, sleep=slept.append).run()
+    assert paused.paused == ("30 consecutive failures; last: "
+                             "smtp.example.org:587: connection refused")
+    assert paused.pause_reason is PauseReason.CONSECUTIVE_FAILURES and paused.exit_code == 4
     assert len(slept) == 3  # backs off between refused batches, then gives up
     from pbtp_mailer.dispatch.status import issue_status
 
@@ -177,9 +181,8 @@ def test_wrong_credentials_pause_at_once(world, memory_sender):
     world.make_list(50)
     store = world.store()
     bad = memory_sender(auth_fails=True)
-    with pytest.raises(DispatchPausedError) as exc:
-        world.run(store, sender=bad)
-    assert "auth" in str(exc.value).lower()
+    report = world.run(store, sender=bad)
+    assert "auth" in report.paused.lower() and report.exit_code == 4
     from pbtp_mailer.dispatch.status import issue_status
 
     assert issue_status(store, "2024-03")[0].counts["pending"] == 50

@@ -48,11 +48,7 @@ def send_march(project: Path) -> dt.datetime:
         plan = plan_dispatch(project / "issues" / "2024-03.yaml", config, store, opts)
         report = Dispatcher(plan, opts, sender=MemorySender()).run()
         assert report.sent == 2
-        from pbtp_mailer.store.ledger import Ledger
-
-        ledger = Ledger(store.engine, clock=lambda: dt.datetime.now(dt.UTC),
-                        message_id_domain="example.org")
-        when = ledger.find("2024-03")[0].created_at
+        when = store.ledger().find("2024-03")[0].created_at
     MemorySender.reset()
     return when
 
@@ -183,3 +179,22 @@ def test_relative_rewrite_handles_any_archive_url(archive_url):
     assert _relative(html, archive_url, "2024-03") == (
         '<a href="../index.html">all</a><a href="index.html">this</a>'
         f'<a href="../2024-02/index.html">older</a><a href="{base}files/x.pdf">pdf</a>')
+
+
+def test_local_images_are_published_next_to_the_issue_page(project):
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.editor.archive import build_archive
+    from tests.compose.content_issue import ISSUE_ID, write_issue
+
+    write_issue(project / "issues")
+    config = load_config(project / "pbtp-mailer.toml", environ={"PBTP_MAILER_SECRET": "x" * 32})
+    result = build_archive(config, project / "site", include_all=True)
+    page_dir = project / "site" / ISSUE_ID
+    names = sorted(p.name for p in page_dir.glob("*.png"))
+    assert [n.split(".")[0] for n in names] == ["enrolment", "figure-1", "rule"]
+    entry = next(e for e in result.entries if e.issue.id == ISSUE_ID)
+    srcs = [i.get("src") for i in lxml.html.document_fromstring(entry.html).iter("img")]
+    assert sorted(s for s in srcs if "/" not in s) == names  # relative: opens from disk too
+    for name in names:
+        original = project / "issues" / "images" / f"{name.split('.')[0]}.png"
+        assert (page_dir / name).read_bytes() == original.read_bytes()

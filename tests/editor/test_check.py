@@ -42,9 +42,11 @@ def test_corpus_covers_every_code_but_online_and_config():
         text = case.with_suffix(".expected").read_text(encoding="utf-8")
         seen.update(code for code in CODES if f"[{code}]" in text)
     # link-broken needs --online, schedule-* depend on the clock, config-placeholder on the
-    # config, html-size on a 90 KB file: each has its own test below
+    # config, html-size on a 90 KB file, img-* on image files made by the test: each has its
+    # own test below
     assert set(CODES) - seen == {"link-broken", "schedule-past", "schedule",
-                                 "config-placeholder", "html-size"}
+                                 "config-placeholder", "html-size", "img-bytes", "img-wide",
+                                 "img-unpublished"}
     assert len(CASES) >= 15
 
 
@@ -200,3 +202,49 @@ def test_online_uses_injected_fetch(real_project, real_config):
     assert "https://doi.org/10.1000/xyz123" in seen
     assert not any("@@PBTP" in u for u in seen)
     assert {f.code for f in report.findings} == {"link-broken"}
+
+
+def test_local_images_weight_width_and_publication(real_project, real_config):
+    import os
+
+    from PIL import Image
+
+    from pbtp_mailer.editor.check import check_issue
+    from tests.compose.content_issue import write_issue
+
+    path = write_issue(real_project / "issues")
+    big = real_project / "issues" / "images" / "figure-1.png"
+    Image.frombytes("RGB", (1600, 900), os.urandom(1600 * 900 * 3)).save(big)  # ~4 MB noise
+    report = check_issue(path, real_config)
+    mine = [str(f).replace(str(real_project) + "/", "") for f in report.findings
+            if f.code.startswith("img-")]
+    assert mine == [
+        "issues/2024-05.yaml:8: warning: 3 local images load from "
+        "https://pbtpnews.org/archive/2024-05/, which exists only once this issue's archive "
+        "is published (pbtp-mailer archive --all, then upload the site folder) — do that "
+        "before sending [img-unpublished]",
+        f"issues/2024-05.yaml:18: warning: image figure-1.png: {big.stat().st_size // 1024:,} KB; "
+        "keep e-mail images under 200 KB (compress or resize it) [img-bytes]",
+        "issues/2024-05.yaml:18: warning: image figure-1.png: 1,600 px wide; 1,200 px is "
+        "plenty for the column even on retina screens (resize it) [img-wide]",
+    ]
+
+    def fetch(urls):
+        return {u: None if "figure-1" in u else "HTTP 404" for u in urls}
+
+    online = check_issue(path, real_config, online=True, fetch=fetch)
+    unpublished = [f.message for f in online.findings if f.code == "img-unpublished"]
+    assert len(unpublished) == 1 and unpublished[0].startswith("2 local images load from")
+
+
+def test_image_alt_and_http_point_at_the_issue_line(real_project, real_config):
+    from pbtp_mailer.editor.check import check_issue
+    from tests.compose.content_issue import ISSUE, write_issue
+
+    text = (ISSUE.replace("![Enrolment by site, January to April]", "![]")
+            .replace("https://cdn.example.org/portraits/muller.jpg",
+                     "http://cdn.pbtpnews.org/portraits/muller.jpg"))
+    path = write_issue(real_project / "issues", text)
+    found = {(f.code, f.place.rsplit(":", 1)[1]) for f in check_issue(path, real_config).findings
+             if f.code in ("img-alt", "img-http")}
+    assert found == {("img-alt", "31"), ("img-http", "37")}  # not the decorative hero (line 8)

@@ -103,3 +103,29 @@ def test_new_then_check_lists_the_todos(project):
     result = run("check", "issues/2024-04.yaml")
     assert result.exit_code == 1
     assert "issues/2024-04.yaml:11: warning: title: still says TODO [content-todo]" in result.output
+
+
+def test_new_from_previous_carries_images_and_briefs(project):
+    from pbtp_mailer.issue.model import load_issue
+    from tests.compose.content_issue import write_issue
+
+    write_issue(project / "issues")
+    assert run("new", "2024-06", "--from", "issues/2024-05.yaml").exit_code == 0
+    new = load_issue(project / "issues" / "2024-06.yaml")
+    assert new.hero is not None and new.hero.decorative and new.hero.alt == ""
+    first, second = new.articles
+    assert first.image is not None and first.image.src == "images/TODO.png"
+    assert first.image.alt.startswith("TODO") and first.image.link and first.image.caption
+    assert second.image is not None and not second.image.link and not second.image.caption
+    assert new.briefs is not None and new.briefs.heading == "News briefs"
+    assert [bool(b.url) for b in new.briefs.items] == [True, False]
+    assert all(b.title.startswith("TODO") for b in new.briefs.items)
+    result = run("check", "issues/2024-06.yaml")
+    assert "images/TODO.png: no such file" in result.output
+
+
+def test_new_template_shows_hero_and_briefs_commented(project):
+    assert run("new", "2024-04").exit_code == 0
+    text = (project / "issues" / "2024-04.yaml").read_text(encoding="utf-8")
+    assert "# hero:\n#   src: images/hero.png" in text
+    assert "# briefs:\n#   heading: \"News briefs\"" in text

@@ -60,3 +60,27 @@ def test_preview_of_a_broken_issue_starts_and_shows_the_error(project):
         assert built.errors[0] == "issues/bad.yaml:1:1: masthead: field required"
         html = page(built, server.state.issue_file)
         assert "The issue cannot be built" in html and "issues/bad.yaml:1:1: masthead" in html
+
+
+def test_preview_serves_the_local_images_itself(project):
+    import urllib.request
+
+    from PIL import Image
+
+    from pbtp_mailer.editor.preview import PreviewServer
+    from tests.compose.content_issue import write_issue
+
+    path = write_issue(project / "issues")
+    with PreviewServer(path, port=0).start() as server:
+        html = server.state.built.html
+        names = sorted(server.state.built.images)
+        assert [n.split(".")[0] for n in names] == ["enrolment", "figure-1", "rule"]
+        for name in names:
+            assert f'src="/images/{name}"' in html
+            with urllib.request.urlopen(f"{server.url}images/{name}", timeout=10) as resp:
+                assert resp.headers["Content-Type"] == "image/png"
+                assert resp.read() == server.state.built.images[name]
+        assert path.parent / "images" / "rule.png" in server.state.watched()
+        Image.new("RGB", (592, 8), (0, 0, 0)).save(path.parent / "images" / "rule.png")
+        server.state.rebuild()
+        assert sorted(server.state.built.images) != names  # a new file, a new hashed name

@@ -86,6 +86,8 @@ class Harness:
     wrong_credentials: Callable[[], Sender] | None = None
     secret: str | None = None
     place: str = ""
+    #: make the server refuse the message to this recipient as such (content, size)
+    refuse_message: Callable[[str], None] | None = None
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -99,10 +101,12 @@ def _memory(tmp_path: Path) -> Harness:
     from pbtp_mailer.senders.memory import MemorySender
 
     fail: dict[str, list[Any]] = {}
+    reject: dict[str, list[Any]] = {}
     made: list[MemorySender] = []
 
     def make(**opts: Any) -> Sender:
-        s = MemorySender(SenderSpec("memory", "memory", {"fail": fail, **opts}))
+        s = MemorySender(SenderSpec("memory", "memory", {"fail": fail, "reject": reject,
+                                                         **opts}))
         made.append(s)
         return s
 
@@ -114,6 +118,7 @@ def _memory(tmp_path: Path) -> Harness:
         refuse=lambda addr: fail.__setitem__(addr, [550, "5.1.1 no such user"]),
         down=lambda: make(down=True), wrong_credentials=lambda: make(auth_fails=True),
         place="memory",
+        refuse_message=lambda addr: reject.__setitem__(addr, [552, "5.3.4 message too big"]),
     )
 
 
@@ -188,7 +193,9 @@ def _smtp(tmp_path: Path) -> Harness:
                                        {"PBTP_SMTP_PASSWORD": "wrong-password"}))
 
     h = Harness("smtp", make, received, refuse, down, wrong, SMTP_PASSWORD,
-                place="127.0.0.1:")
+                place="127.0.0.1:",
+                refuse_message=lambda addr: server.data_codes_for.__setitem__(
+                    addr, "554 5.7.1 message refused as spam"))
     h.cleanup.append(server.stop)
     return h
 
@@ -220,7 +227,8 @@ def _api(kind: str) -> Callable[[Path], Harness]:
         h = Harness(kind, make, received,
                     refuse=lambda addr: api.reject.__setitem__(addr, "refused"),
                     down=lambda: make(base_url=f"http://127.0.0.1:{free_port()}"),
-                    wrong_credentials=wrong, secret=API_SECRET, place=kind)
+                    wrong_credentials=wrong, secret=API_SECRET, place=kind,
+                    refuse_message=lambda addr: api.refuse_message.__setitem__(addr, "too big"))
         h.cleanup.append(api.stop)
         return h
 

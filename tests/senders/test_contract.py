@@ -91,6 +91,23 @@ def test_server_refuses_one_recipient(harness: Harness) -> None:
                                                           ("b@example.net",)]
 
 
+def test_server_rejects_one_message(harness: Harness) -> None:
+    """A refusal of the message itself (DATA 5xx, a provider's "invalid message") is
+    ``REJECTED``, never ``PERMANENT``: no recipient is at fault, none may be suppressed."""
+    if harness.refuse_message is None:
+        pytest.skip(f"{harness.kind} has no server that could refuse a message")
+    harness.refuse_message("spam@example.net")
+    batch = [outgoing("a@example.net"), outgoing("spam@example.net"), outgoing("b@example.net")]
+    with harness.make() as sender:
+        results = _send_all(sender, batch)
+    assert [r.status for r in results] == [Status.ACCEPTED, Status.REJECTED, Status.ACCEPTED]
+    refused = results[1]
+    assert refused.recipient == "spam@example.net" and refused.code and refused.text
+    assert not refused.ok
+    assert sorted(g.rcpts for g in harness.received()) == [("a@example.net",),
+                                                          ("b@example.net",)]
+
+
 def test_server_down(harness: Harness) -> None:
     if harness.down is None:
         pytest.skip(f"{harness.kind} has no server")

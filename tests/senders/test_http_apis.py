@@ -142,6 +142,18 @@ def test_postmark_account_error_in_batch_raises() -> None:
             sender.send([outgoing()])
 
 
+def test_postmark_invalid_request_rejects_the_messages_not_the_recipients() -> None:
+    import json
+
+    with FakeAPI("postmark", secret=API_SECRET) as api:
+        api.script.append((422, {"Content-Type": "application/json"}, json.dumps(
+            {"ErrorCode": 300, "Message": "Invalid email request"}).encode()))
+        with make(api) as sender:
+            results = sender.send([outgoing("a@example.net"), outgoing("b@example.net")])
+    assert [(r.status, r.code) for r in results] == [(Status.REJECTED, 422)] * 2
+    assert "300: Invalid email request" in results[0].text
+
+
 def test_postmark_too_many_recipients_per_message() -> None:
     with FakeAPI("postmark", secret=API_SECRET) as api:
         msg = Outgoing(FROM, tuple(f"r{i}@example.net" for i in range(51)), make_message())
@@ -193,9 +205,9 @@ def test_ses_errors(error: str, status: int, exc: type[Exception] | None) -> Non
                                     "Content-Type": "application/json"},
                            b'{"message": "scripted"}'))
         with make(api) as sender:
-            if exc is None:
+            if exc is None:  # the message refused as such: nobody's address is at fault
                 (r,) = sender.send([outgoing()])
-                assert r.status is Status.PERMANENT and error in r.text
+                assert r.status is Status.REJECTED and error in r.text
             else:
                 with pytest.raises(exc, match=error):
                     sender.send([outgoing()])
@@ -230,5 +242,6 @@ def test_check_proves_credentials(api: FakeAPI) -> None:
 def test_request_errors_are_not_recipient_bounces(kind: str, body: bytes) -> None:
     with FakeAPI(kind, secret=API_SECRET) as api:
         api.script.append((400, {"Content-Type": "application/json"}, body))
-        with make(api) as sender, pytest.raises(SendPermanentError, match="400"):
-            sender.send([outgoing()])
+        with make(api) as sender:
+            (r,) = sender.send([outgoing()])
+    assert r.status is Status.REJECTED and r.code == 400 and "400" in r.text

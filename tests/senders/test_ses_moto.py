@@ -47,5 +47,6 @@ def test_raw_send_accepted_and_unverified_sender_rejected(moto_url: str) -> None
     with build_sender(spec) as sender:
         ok, refused = sender.send([good, bad])
     assert ok.status is Status.ACCEPTED and ok.provider_id
-    assert refused.status is Status.PERMANENT and refused.code == 400
+    # the unverified From is the message's fault, not b@example.net's
+    assert refused.status is Status.REJECTED and refused.code == 400
     assert "MessageRejected" in refused.text

@@ -159,8 +159,9 @@ def test_all_recipients_refused_then_session_goes_on(server: FakeSMTPServer) -> 
     assert server.sessions == 1  # RSET, not a new session
 
 
+# a 5xx to DATA refuses the message, not its recipients (issue 11, finding 1)
 @pytest.mark.parametrize(("reply", "status"), [("451 4.3.0 try later", Status.TRANSIENT),
-                                               ("554 5.7.1 spam", Status.PERMANENT)])
+                                               ("554 5.7.1 spam", Status.REJECTED)])
 def test_data_reply_applies_to_accepted_recipients(server: FakeSMTPServer, reply: str,
                                                    status: Status) -> None:
     server.data_codes = [reply]
@@ -226,12 +227,15 @@ def test_timeout_is_transient(server: FakeSMTPServer) -> None:
 
 def test_random_fault_rates(server: FakeSMTPServer) -> None:
     server.rates = {"451": 0.2, "550": 0.1}
+    server.rcpt_codes = {f"r{j}@example.net": "550 5.1.1 no such user" for j in (5, 33)}
     with smtp(server, connections=2) as sender:
         results = []
         for i in range(0, 60, 2):
             results += sender.send([outgoing(f"r{j}@example.net") for j in (i, i + 1)])
     statuses = {r.status for r in results}
-    assert statuses == {Status.ACCEPTED, Status.TRANSIENT, Status.PERMANENT}
+    assert statuses == {Status.ACCEPTED, Status.TRANSIENT, Status.PERMANENT, Status.REJECTED}
+    assert {r.recipient for r in results if r.status is Status.PERMANENT} == {
+        "r5@example.net", "r33@example.net"}  # only RCPT refusals blame the recipient
     assert len(server.messages) == sum(r.ok for r in results)
 
 
@@ -322,7 +326,7 @@ def test_body_refused_before_its_end_gets_the_reply() -> None:
         with sender:
             (r,) = sender.send([Outgoing(FROM, ("a@example.net",), big)])
         thread.join(timeout=10)
-    assert (r.status, r.code, r.text) == (Status.PERMANENT, 552, "5.3.4 message too big")
+    assert (r.status, r.code, r.text) == (Status.REJECTED, 552, "5.3.4 message too big")
 
 
 def test_server_down_raises_transient() -> None:

@@ -52,6 +52,8 @@ def test_subscribers_add_show_remove(cli) -> None:
         "  news  subscribed    since TIME\n"
         "History:\n"
         "  TIME  news  subscribed  cli\n"
+        "Consent:\n"
+        "  TIME  news  admin  requested TIME\n"
     )
     r = cli("subscribers", "remove", "news", "ann.lee@example.org")
     assert (r.exit_code, r.output) == (0, "Removed ann.lee@example.org from 'news'.\n")
@@ -61,7 +63,9 @@ def test_subscribers_add_show_remove(cli) -> None:
     assert masked(r.output).endswith(
         "Lists:\n  (none)\nHistory:\n"
         "  TIME  news  subscribed  cli\n"
-        "  TIME  news  removed  cli\n")
+        "  TIME  news  removed  cli\n"
+        "Consent:\n"
+        "  TIME  news  admin  requested TIME\n")
 
 
 def test_subscribers_show_unknown(cli) -> None:

@@ -6,6 +6,7 @@ limits) and answers with the documented responses:
     with FakeAPI("postmark", secret="tok") as api:
         sender = PostmarkSender(SenderSpec(..., options={"base_url": api.base_url}, ...))
         api.reject["gone@example.org"] = "inactive"     # provider rejects a recipient
+        api.refuse_message["a@example.org"] = "too big"  # ... the message to it, as such
         api.script.append((429, {"Retry-After": "7"}, b"{}"))  # next answer, FIFO
         api.delay = 2.0                                  # slow answers (client timeouts)
         api.deliveries                                   # accepted: Delivery records
@@ -101,6 +102,9 @@ class FakeAPI:
         self.domain = domain
         self.region = region
         self.reject: dict[str, str] = {}
+        #: recipients whose message is refused as a whole, in each API's words for an
+        #: invalid message (Postmark ErrorCode 300, SendGrid/Mailgun 400, SES MessageRejected)
+        self.refuse_message: dict[str, str] = {}
         self.script: list[Answer] = []
         self.delay = 0.0
         self.deliveries: list[Delivery] = []
@@ -237,6 +241,11 @@ class FakeAPI:
             if len(rcpts) > 50:
                 out.append({"ErrorCode": 300, "Message": "Too many recipients."})
                 continue
+            invalid = [self.refuse_message[r.lower()] for r in rcpts
+                       if r.lower() in self.refuse_message]
+            if invalid:
+                out.append({"ErrorCode": 300, "Message": f"Invalid email request: {invalid[0]}"})
+                continue
             refused = [r for r in rcpts if r.lower() in self.reject]
             if refused:
                 out.append({"ErrorCode": 406, "Message": "You tried to send to recipient(s) "
@@ -274,6 +283,10 @@ class FakeAPI:
         for name in req.get("headers", {}):
             if name.lower() in ("to", "from", "subject", "content-type", "dkim-signature"):
                 return self._problem(f"reserved header {name}")
+        for r in rcpts:
+            if r.lower() in self.refuse_message:
+                return _json(400, {"errors": [{"message": self.refuse_message[r.lower()],
+                                               "field": "content", "help": None}]})
         for i, r in enumerate(rcpts):
             if r.lower() in self.reject:
                 return _json(400, {"errors": [{"message": "Does not contain a valid address.",
@@ -303,6 +316,10 @@ class FakeAPI:
         if "message" not in fields or "to" not in fields:
             return _json(400, {"message": "'to' and 'message' parameters are required"})
         rcpts = tuple(v.decode() for v in fields["to"])
+        invalid = [self.refuse_message[r.lower()] for r in rcpts
+                   if r.lower() in self.refuse_message]
+        if invalid:
+            return _json(400, {"message": f"message refused: {invalid[0]}"})
         if any(r.lower() in self.reject for r in rcpts):
             return _json(400, {"message": "'to' parameter is not a valid address. "
                                "please check documentation"})
@@ -326,6 +343,11 @@ class FakeAPI:
         if len(rcpts) > 50:
             return _json(400, {"message": "Recipient count exceeds 50."},
                          {"x-amzn-ErrorType": "BadRequestException"})
+        invalid = [self.refuse_message[r.lower()] for r in rcpts
+                   if r.lower() in self.refuse_message]
+        if invalid:
+            return _json(400, {"message": f"Message rejected: {invalid[0]}"},
+                         {"x-amzn-ErrorType": "MessageRejected"})
         refused = [r for r in rcpts if r.lower() in self.reject]
         if refused:
             return _json(400, {"message": f"Email address is not verified: {refused[0]}"},

@@ -11,7 +11,10 @@ Faults are plain attributes, changeable while the server runs:
 
 * ``rcpt_codes = {"bad@example.org": "550 5.1.1 no such user"}`` per recipient;
 * ``mail_codes = {"news@example.org": "553 5.7.1 sender rejected"}`` per sender;
-* ``data_codes = ["451 4.3.0 try later", ...]`` replies to the next DATAs;
+* ``data_codes = ["451 4.3.0 try later", "552 5.3.4 message too big", ...]``
+  replies to the next DATAs (after the body);
+* ``data_codes_for = {"a@example.org": "554 5.7.1 spam"}`` replies to the DATA
+  of every message to that recipient (a content rejection of one message);
 * ``rates = {"421": 0.01, "451": 0.02, "550": 0.01, "drop": 0.01}`` random DATA
   replies (seeded by ``seed``; a 421 also closes the session; ``drop`` loses the
   connection after the body arrived, without a reply);
@@ -117,6 +120,8 @@ class _Handler:
             else:
                 drop = False
             scripted = srv.data_codes.pop(0) if srv.data_codes else None
+            scripted = scripted or next((srv.data_codes_for[r.lower()] for r in envelope.rcpt_tos
+                                         if r.lower() in srv.data_codes_for), None)
             if scripted is None:
                 roll = srv._random.random()
                 acc = 0.0
@@ -186,6 +191,7 @@ class FakeSMTPServer:
         self.rcpt_codes: dict[str, str] = {}
         self.mail_codes: dict[str, str] = {}
         self.data_codes: list[str] = []
+        self.data_codes_for: dict[str, str] = {}
         self.rates: dict[str, float] = {}
         self.drop_mid_data = 0
         self.drop_after: int | None = None
