@@ -50,7 +50,8 @@ def gate_dispatch(config: Config, sender: str | None, recipients: int, *,
         raise DoctorError(
             f"doctor: refusing to send to {recipients} recipients (more than [dispatch] "
             f"doctor_gate_recipients = {limit}): " + "; ".join(_line(c) for c in failed),
-            hint="pbtp-mailer doctor shows each fix; --skip-doctor sends anyway")
+            hint="pbtp-mailer doctor shows each fix (and refreshes the DNS answers cached "
+                 "for an hour); --skip-doctor sends anyway")
     return [f"doctor: warn {_line(c)}" for c in checks if c.status == "warn"]
 
 

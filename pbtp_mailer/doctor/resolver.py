@@ -55,15 +55,17 @@ def parse_nameserver(value: str) -> tuple[str, int]:
 class DNSCache:
     """Answers by ``"TYPE name"`` in a JSON file, each kept ``ttl`` seconds."""
 
-    def __init__(self, path: Path, ttl: float, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.ttl, self.clock = path, ttl, clock
+    def __init__(self, path: Path, ttl: float, clock: Callable[[], float] = time.time, *,
+                 read: bool = True) -> None:
+        #: ``read=False``: only refresh the file (``pbtp-mailer doctor`` asks afresh)
+        self.path, self.ttl, self.clock, self.read = path, ttl, clock, read
         try:
             self.data: dict[str, Any] = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             self.data = {}
 
     def get(self, key: str) -> list[str] | None:
-        hit = self.data.get(key)
+        hit = self.data.get(key) if self.read else None
         if isinstance(hit, dict) and self.clock() - float(hit.get("at", 0)) < self.ttl:
             return list(hit.get("answer", []))
         return None

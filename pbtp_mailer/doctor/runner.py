@@ -45,10 +45,13 @@ class DoctorOptions:
 
 def make_resolver(config: Config, facts: Facts, nameserver: str | None = None, *,
                   cached: bool = False) -> Resolver:
-    """``nameserver`` (``--nameserver``) over ``[doctor] nameserver`` over the system's."""
+    """``nameserver`` (``--nameserver``) over ``[doctor] nameserver`` over the system's.
+
+    ``cached``: answers from the file cache when fresh; otherwise every answer is
+    asked afresh and written to it (so a fixed record counts at the next send)."""
     chosen = nameserver or facts.settings.nameserver
-    cache = DNSCache(config.data_dir / CACHE_FILE, facts.settings.cache_seconds) \
-        if cached and facts.settings.cache_seconds else None
+    cache = DNSCache(config.data_dir / CACHE_FILE, facts.settings.cache_seconds, read=cached) \
+        if facts.settings.cache_seconds and not nameserver else None
     return Resolver(parse_nameserver(chosen) if chosen else None,
                     timeout=facts.settings.timeout, cache=cache)
 
