@@ -7,9 +7,11 @@ The List-Unsubscribe pair is reported under [unsubscribe].
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,8 +135,9 @@ def _spamassassin(data: bytes) -> Check:
     if exe is None:
         return Check("message", "ok", "SpamAssassin not installed: score not checked")
     try:
-        run = subprocess.run([exe, "-L", "-t"], input=data, capture_output=True, timeout=120,
-                             check=False)
+        with tempfile.TemporaryDirectory(prefix="pbtp-sa-") as home:  # no ~/.spamassassin
+            run = subprocess.run([exe, "-L", "-t"], input=data, capture_output=True,
+                                 timeout=120, check=False, env={**os.environ, "HOME": home})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Check("message", "warn", f"SpamAssassin did not run: {exc}", "check spamassassin")
     m = re.search(rb"X-Spam-Status: (\w+), score=(-?[\d.]+) required=(-?[\d.]+)", run.stdout)
