@@ -86,6 +86,8 @@ def _check_key(resolver: Resolver, key: DKIMKey) -> Check:
     except OSError as exc:
         return Check("dkim", "fail", f"{name}: cannot read {key.key_file}: {exc.strerror}",
                      "fix dkim_key_file in the sender's table")
+    except ImportError:
+        return Check("dkim", "fail", f"{name}: ed25519 keys need PyNaCl", "pip install pynacl")
     except Exception as exc:  # noqa: BLE001 - any parse failure of a key file is one message
         return Check("dkim", "fail", f"{name}: {key.key_file} is not a usable {key.algorithm} "
                      f"private key ({type(exc).__name__})", "fix dkim_key_file")

@@ -99,9 +99,11 @@ def run_doctor(config: Config, options: DoctorOptions, *, store: Store | None = 
         report.add(check_message(config, facts, options.issue, resolver,
                                  spamassassin=options.spamassassin))
     if store is not None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             report.add(check_reputation(store))
-        except MailerError as exc:
+        except (MailerError, SQLAlchemyError) as exc:
             report.add(Check("reputation", "warn", f"ledger not readable: {exc}", "check the "
                              "database"))
     else:

@@ -81,7 +81,7 @@ def dns_up(request):
 
 def write_config(root: Path, *, nameserver: str, unsubscribe: str = "https://pbtp.test/u/",
                  relay_host: str = "relay.pbtp.test", relay_port: int = 587,
-                 doctor_extra: str = "") -> Path:
+                 doctor_extra: str = "", sender_extra: str = "") -> Path:
     path = root / "pbtp-mailer.toml"
     path.write_text(f"""
 default_sender = "relay"
@@ -103,6 +103,7 @@ tls = "none"
 dkim_selector = "news"
 dkim_domain = "{DOMAIN}"
 dkim_key_file = "keys/news.private"
+{sender_extra}
 
 [doctor]
 bounces_by_mail = true

@@ -241,3 +241,27 @@ def test_unknown_sender_is_exit_2(project):
     write_config(project, nameserver="127.0.0.1:53")
     r = doctor("--sender", "nope", "--offline")
     assert r.exit_code == 2 and r.output.startswith("Error: unknown sender 'nope'")
+
+
+def test_ed25519_second_key(run, zone, project):
+    import base64
+    import os
+
+    from nacl.signing import SigningKey
+
+    seed = os.urandom(32)
+    (project / "keys" / "news.ed25519").write_bytes(base64.b64encode(seed))
+    public = base64.b64encode(bytes(SigningKey(seed).verify_key)).decode()
+    extra = ('dkim_ed25519_key_file = "keys/news.ed25519"\n'
+             'dkim_ed25519_selector = "newse"')
+    r = run(zone, "--issue", ISSUE, sender_extra=extra)
+    dkim = checks(r)["dkim"]
+    assert [c["status"] for c in dkim] == ["ok", "fail"]
+    assert dkim[1]["message"] == "newse._domainkey.pbtp.test: no DKIM record"
+    assert dkim[1]["fix"] == f'publish TXT newse._domainkey.pbtp.test "v=DKIM1; k=ed25519; p={public}"'
+    r = run(zone, "--issue", ISSUE, sender_extra=extra,
+            extra_dns=(txt_record(f"newse._domainkey.{DOMAIN}", f"v=DKIM1; k=ed25519; p={public}"),))
+    assert [c["status"] for c in checks(r)["dkim"]] == ["ok", "ok"], r.output
+    verified = [c["message"] for c in checks(r)["message"] if "verifies" in c["message"]]
+    assert verified == ["DKIM verifies: d=pbtp.test s=news a=rsa-sha256, "
+                        "d=pbtp.test s=newse a=ed25519-sha256"]
