@@ -53,6 +53,10 @@ def check_ptr(resolver: Resolver, facts: Facts) -> Check:
                 bad.append((ip, f"PTR {', '.join(names)} does not resolve back to {ip}"))
     except DoctorError as exc:
         return Check("ptr", "fail", str(exc), "check the resolver, or pass --nameserver")
+    if bad and all(ipaddress.ip_address(ip).is_loopback for ip, _ in bad):
+        return Check("ptr", "warn", f"{host} is on this machine ({', '.join(ips)}): check the "
+                     "reverse DNS of the public address it relays from",
+                     "ask whoever owns that address to set its PTR to the relay's name")
     if bad:
         return Check("ptr", "fail", f"{host}: " + "; ".join(f"{ip}: {why}" for ip, why in bad),
                      "; ".join(f"ask whoever owns {ip} (the hosting provider) to set its "

@@ -146,6 +146,11 @@ def _authorised(resolver: Resolver, facts: Facts, walk: SPFWalk, record: str | N
                if not any(ipaddress.ip_address(ip) in n for n in walk.networks)]
     if not missing:
         return None
+    if all(ipaddress.ip_address(ip).is_loopback for ip in missing):
+        return Check("spf", "warn", f"{domain}: the relay {facts.smtp_host} is on this machine "
+                     f"({', '.join(missing)}): SPF must authorise the public address it relays "
+                     "from, which cannot be seen from here",
+                     f"make sure TXT {domain} lists that address (ip4:/ip6: or a:)")
     mech = " ".join(f"ip{ipaddress.ip_address(ip).version}:{ip}" for ip in missing)
     return Check("spf", "fail", f"{domain}: SPF does not authorise {facts.smtp_host} "
                  f"({', '.join(missing)})", f"publish TXT {domain} \"{_with(record, mech)}\"")

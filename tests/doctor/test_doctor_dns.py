@@ -114,10 +114,11 @@ def test_eleven_lookups_fail_ten_pass(run, zone):
 
 def test_spf_not_authorising_the_relay(run, zone):
     zone["spf"] = txt_record(DOMAIN, "v=spf1 ip4:192.0.2.1 -all")
+    zone["relay"] = f"--host-record=relay.{DOMAIN},192.0.2.7"  # DNS data only: never dialled
     spf = checks(run(zone))["spf"][0]
     assert spf["status"] == "fail"
-    assert spf["message"] == "pbtp.test: SPF does not authorise relay.pbtp.test (127.0.0.7)"
-    assert spf["fix"] == 'publish TXT pbtp.test "v=spf1 ip4:192.0.2.1 ip4:127.0.0.7 -all"'
+    assert spf["message"] == "pbtp.test: SPF does not authorise relay.pbtp.test (192.0.2.7)"
+    assert spf["fix"] == 'publish TXT pbtp.test "v=spf1 ip4:192.0.2.1 ip4:192.0.2.7 -all"'
 
 
 def test_dkim_record_with_another_key(run, zone, keys):
@@ -265,3 +266,13 @@ def test_ed25519_second_key(run, zone, project):
     verified = [c["message"] for c in checks(r)["message"] if "verifies" in c["message"]]
     assert verified == ["DKIM verifies: d=pbtp.test s=news a=rsa-sha256, "
                         "d=pbtp.test s=newse a=ed25519-sha256"]
+
+
+def test_local_relay_not_listed_is_a_warning_not_wrong_advice(run, zone):
+    """A relay on 127.0.0.1 (a local Postfix) sends from another address: SPF and PTR
+    cannot be judged from here, so no fix that would publish 127.0.0.7."""
+    zone["spf"] = txt_record(DOMAIN, "v=spf1 ip4:192.0.2.1 -all")
+    found = checks(run(zone))
+    assert found["spf"][0]["status"] == "warn" and "127.0.0.7" not in found["spf"][0]["fix"]
+    assert found["spf"][0]["message"].startswith("pbtp.test: the relay relay.pbtp.test is on "
+                                                 "this machine (127.0.0.7)")
