@@ -276,3 +276,24 @@ def test_local_relay_not_listed_is_a_warning_not_wrong_advice(run, zone):
     assert found["spf"][0]["status"] == "warn" and "127.0.0.7" not in found["spf"][0]["fix"]
     assert found["spf"][0]["message"].startswith("pbtp.test: the relay relay.pbtp.test is on "
                                                  "this machine (127.0.0.7)")
+
+
+def test_provider_sender_needs_its_include_and_signs_itself(run, zone):
+    pm = '\n[senders.pm]\nkind = "postmark"\ntoken_env = "PM_TOKEN"\n'
+    r = run(zone, "--sender", "pm", doctor_extra=pm)
+    found = checks(r)
+    assert found["spf"][0]["status"] == "fail"
+    assert found["spf"][0]["message"] == ("pbtp.test: SPF does not include spf.mtasv.net "
+                                          "(Postmark sends for sender 'pm')")
+    assert found["spf"][0]["fix"] == ('publish TXT pbtp.test "v=spf1 a:relay.pbtp.test '
+                                      'ip4:127.0.0.1 include:spf.mtasv.net ~all"')
+    assert found["dkim"][0]["status"] == "ok"
+    assert found["dkim"][0]["message"].startswith("sender 'pm': Postmark signs (its "
+                                                  "responsibility); it asks for a TXT record "
+                                                  "DATEpm._domainkey.DOMAIN")
+    assert found["ptr"][0]["status"] == "ok" and "Postmark's relays" in found["ptr"][0]["message"]
+    zone["spf"] = txt_record(DOMAIN, "v=spf1 include:spf.mtasv.net ~all")
+    r = run(zone, "--sender", "pm", doctor_extra=pm,
+            extra_dns=(txt_record("spf.mtasv.net", "v=spf1 ip4:50.31.156.0/24 ~all"),))
+    assert checks(r)["spf"][0]["status"] == "ok", r.output
+    assert "authorises Postmark" in checks(r)["spf"][0]["message"]
