@@ -55,6 +55,7 @@ def _register() -> None:
     from pbtp_mailer.cli import (
         compose_cmds,
         dispatch_cmds,
+        doctor_cmds,
         editor_cmds,
         schedule_cmds,
         sender_cmds,
@@ -62,7 +63,7 @@ def _register() -> None:
         subscriber_cmds,
     )
     for module in (compose_cmds, editor_cmds, subscriber_cmds, subscribe_cmds, sender_cmds,
-                   dispatch_cmds, schedule_cmds):
+                   dispatch_cmds, schedule_cmds, doctor_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 

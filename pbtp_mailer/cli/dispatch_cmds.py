@@ -73,10 +73,12 @@ class _Progress:
 @click.option("--accept-changes", is_flag=True,
               help="The issue changed mid-dispatch: send the new content to the remaining "
                    "recipients.")
+@click.option("--skip-doctor", is_flag=True,
+              help="Send even when a deliverability check fails (see pbtp-mailer doctor).")
 @pass_app
 def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | None,
          limit: int | None, rate: float | None, concurrency: int | None, dry_run: bool,
-         yes: bool, resend_unknown: bool, accept_changes: bool) -> None:
+         yes: bool, resend_unknown: bool, accept_changes: bool, skip_doctor: bool) -> None:
     """Send ISSUE_FILE to a list: each subscriber exactly once.
 
     Running the same command again resumes: recipients already sent or failed
@@ -111,6 +113,10 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
             click.echo(f"Rate:       {plan.limits}")
         for warning in plan.warnings:
             click.echo(f"Warning: {warning}", err=True)
+        from pbtp_mailer.doctor import gate_dispatch  # refuses a large send while a check fails
+
+        for note in gate_dispatch(app.config, sender_name, plan.recipients, skip=skip_doctor):
+            click.echo(f"Warning: {note}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise click.ClickException("not a terminal: pass --yes to send without asking")
@@ -168,7 +174,10 @@ def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_na
                   sender_name: str | None, cap: int) -> None:
     """Send a [TEST] copy of ISSUE_FILE to reviewers (any address; never recorded)."""
     from pbtp_mailer.dispatch.testsend import send_review_copies
+    from pbtp_mailer.doctor import review_warnings
 
+    for note in review_warnings(app.config, sender_name):
+        click.echo(f"Warning: {note}", err=True)
     addresses = list(to)
     if list_name:
         with _open_store(app) as store:

@@ -45,9 +45,11 @@ def _issues_dir(app: AppContext, issues_dir: str | None) -> Path:
 @_now_option
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Append one structured line per event here (logrotate-safe).")
+@click.option("--skip-doctor", is_flag=True,
+              help="Start large dispatches even when a deliverability check fails.")
 @pass_app
 def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
-                 log_file: str | None) -> None:
+                 log_file: str | None, skip_doctor: bool) -> None:
     """Send every scheduled issue that is due; retry earlier deferred recipients.
 
     Made for cron, every few minutes: silent when all is well, one line per
@@ -71,7 +73,7 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
     try:
         report = run_due(app.config, issues_dir=_issues_dir(app, issues_dir), clock=wall,
                          schedule_clock=offset_clock(_start(now_text)) if now_text else None,
-                         log=log, on_start=hook)
+                         log=log, on_start=hook, skip_doctor=skip_doctor)
     except LockBusyError as exc:
         click.echo(f"dispatch-due: {exc}; exiting.", err=True)
         return
