@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 if TYPE_CHECKING:
     from pbtp_mailer.store import Store
@@ -63,13 +64,13 @@ def lists(ctx: click.Context) -> None:
     with _open(app) as store:
         counts = store.list_counts()
     if not counts:
-        click.echo("No lists yet. Create one with: pbtp-mailer lists create NAME")
+        echo("No lists yet. Create one with: pbtp-mailer lists create NAME")
         return
     width = max(4, *(len(c.name) for c in counts))
-    click.echo(f"{'LIST':<{width}}  {'ACTIVE':>7}  {'UNSUBSCRIBED':>12}  {'BOUNCED':>7}  "
+    echo(f"{'LIST':<{width}}  {'ACTIVE':>7}  {'UNSUBSCRIBED':>12}  {'BOUNCED':>7}  "
                f"{'COMPLAINED':>10}  DESCRIPTION")
     for c in counts:
-        click.echo(f"{c.name:<{width}}  {c.active:>7}  {c.unsubscribed:>12}  {c.bounced:>7}  "
+        echo(f"{c.name:<{width}}  {c.active:>7}  {c.unsubscribed:>12}  {c.bounced:>7}  "
                    f"{c.complained:>10}  {c.description}".rstrip())
 
 
@@ -81,7 +82,7 @@ def lists_create(app: AppContext, name: str, description: str) -> None:
     """Create the list NAME."""
     with _open(app) as store:
         ml = store.create_list(name, description)
-    click.echo(f"Created list {ml.name!r}.")
+    echo(f"Created list {ml.name!r}.")
 
 
 @lists.command("delete")
@@ -98,7 +99,7 @@ def lists_delete(app: AppContext, name: str, yes: bool) -> None:
             click.confirm(f"Delete list {name!r} and its {_plural(members, 'membership')}?",
                           abort=True)
         gone = store.delete_list(name)
-    click.echo(f"Deleted list {name!r} ({_plural(gone, 'membership')}).")
+    echo(f"Deleted list {name!r} ({_plural(gone, 'membership')}).")
 
 
 @lists.command("import")
@@ -124,10 +125,10 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
                 exc.hint = "nothing was imported (--strict); fix the rows and import again"
             raise
     for p in report.rejected:
-        click.echo(str(p), err=True)
+        echo(str(p), err=True)
     for s in report.skipped:
-        click.echo(f"{report.file}:{s.line}: skipped {s.email}: {s.reason}")
-    click.echo(
+        echo(f"{report.file}:{s.line}: skipped {s.email}: {s.reason}")
+    echo(
         f"{report.file}: {_plural(report.rows, 'row')}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {len(report.skipped)} "
         f"skipped, {len(report.rejected)} rejected."
@@ -142,19 +143,26 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--for-spreadsheet", is_flag=True,
-              help="Prefix names and attributes that start with = + - @ with an apostrophe, "
+              help="Prefix addresses, names and attributes that start with = + - @ with an "
+                   "apostrophe, "
                    "so a spreadsheet shows them instead of running them as formulas.")
 @pass_app
 def lists_export(app: AppContext, name: str, output: str | None,
                  for_spreadsheet: bool) -> None:
     """Write the members of NAME as CSV: email, name, status, changed_at, attributes."""
+    from pbtp_mailer.files import atomic_open
+
     with _open(app) as store:
+        store.get_list(name)  # an unknown list is an error before any file is touched
         if output is None:
             store.export_csv(name, sys.stdout, for_spreadsheet=for_spreadsheet)
             return
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            count = store.export_csv(name, fh, for_spreadsheet=for_spreadsheet)
-    click.echo(f"Exported {_plural(count, 'member')} of {name!r} to {output}.", err=True)
+        try:
+            with atomic_open(output, "w", encoding="utf-8", newline="") as fh:
+                count = store.export_csv(name, fh, for_spreadsheet=for_spreadsheet)
+        except OSError as exc:
+            raise click.ClickException(f"{output}: cannot write: {exc.strerror or exc}") from None
+    echo(f"Exported {_plural(count, 'member')} of {name!r} to {output}.", err=True)
 
 
 # -- subscribers -----------------------------------------------------------------
@@ -195,11 +203,11 @@ def subscribers_add(app: AppContext, list_name: str, email: str, name: str | Non
                                       resubscribe=resubscribe)
         shown = store.subscriber(email).email
     if result == "added":
-        click.echo(f"Subscribed {shown} to {list_name!r}.")
+        echo(f"Subscribed {shown} to {list_name!r}.")
     elif result == "resubscribed":
-        click.echo(f"Resubscribed {shown} to {list_name!r}.")
+        echo(f"Resubscribed {shown} to {list_name!r}.")
     else:
-        click.echo(f"{shown} is already subscribed to {list_name!r}.")
+        echo(f"{shown} is already subscribed to {list_name!r}.")
 
 
 @subscribers.command("remove")
@@ -210,7 +218,7 @@ def subscribers_remove(app: AppContext, list_name: str, email: str) -> None:
     """Remove EMAIL from LIST (an administrative removal; see `unsubscribe`)."""
     with _open(app) as store:
         store.remove_subscriber(list_name, email)
-    click.echo(f"Removed {email.strip()} from {list_name!r}.")
+    echo(f"Removed {email.strip()} from {list_name!r}.")
 
 
 @subscribers.command("show")
@@ -220,23 +228,23 @@ def subscribers_show(app: AppContext, email: str) -> None:
     """Show EMAIL's lists, statuses and the history of status changes."""
     with _open(app) as store:
         d = store.subscriber(email)
-    click.echo(d.email)
+    echo(d.email)
     if d.name:
-        click.echo(f"  name: {d.name}")
+        echo(f"  name: {d.name}")
     if d.attrs:
-        click.echo("  attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(d.attrs.items())))
+        echo("  attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(d.attrs.items())))
     if d.suppression:
-        click.echo(f"  suppressed on all lists: {d.suppression[0]} since {_when(d.suppression[1])}")
-    click.echo("Lists:")
+        echo(f"  suppressed on all lists: {d.suppression[0]} since {_when(d.suppression[1])}")
+    echo("Lists:")
     if not d.memberships:
-        click.echo("  (none)")
+        echo("  (none)")
     width = max([4, *(len(m[0]) for m in d.memberships)])
     for list_name, status, since in d.memberships:
-        click.echo(f"  {list_name:<{width}}  {status:<12}  since {_when(since)}")
-    click.echo("History:")
+        echo(f"  {list_name:<{width}}  {status:<12}  since {_when(since)}")
+    echo("History:")
     for h in d.history:
         detail = f"  ({h.detail})" if h.detail else ""
-        click.echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
+        echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
                    f"{h.source}{detail}")
 
 
@@ -259,8 +267,8 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
     with _open(app) as store:
         report = store.import_suppressions(file, reason)
     for p in report.rejected:
-        click.echo(str(p), err=True)
-    click.echo(f"{report.file}: {_plural(report.added, 'address')} suppressed as {reason}, "
+        echo(str(p), err=True)
+    echo(f"{report.file}: {_plural(report.added, 'address')} suppressed as {reason}, "
                f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
     if report.rejected:
         click.get_current_context().exit(1)
@@ -287,9 +295,9 @@ def unsubscribe(app: AppContext, email: str | None, list_name: str | None,
         changed = store.unsubscribe(email, list_name, source="cli")
     where = f"from {list_name!r}" if list_name else "from all lists"
     if changed:
-        click.echo(f"Unsubscribed {email.strip()} {where}.")
+        echo(f"Unsubscribed {email.strip()} {where}.")
     else:
-        click.echo(f"{email.strip()} was already unsubscribed {where}.")
+        echo(f"{email.strip()} was already unsubscribed {where}.")
 
 
 def _from_mbox(app: AppContext, path: Path) -> None:
@@ -299,12 +307,12 @@ def _from_mbox(app: AppContext, path: Path) -> None:
     with _open(app) as store:
         report = process_mailbox(store, secret, path)
     for email, list_name in report.applied:
-        click.echo(f"Unsubscribed {email} from {list_name!r}.")
+        echo(f"Unsubscribed {email} from {list_name!r}.")
     for email, list_name in report.already:
-        click.echo(f"{email} was already unsubscribed from {list_name!r}.")
+        echo(f"{email} was already unsubscribed from {list_name!r}.")
     for problem in report.problems:
-        click.echo(problem, err=True)
-    click.echo(f"{path}: {_plural(report.messages, 'message')}: {len(report.applied)} applied, "
+        echo(problem, err=True)
+    echo(f"{path}: {_plural(report.messages, 'message')}: {len(report.applied)} applied, "
                f"{len(report.already)} already done, {len(report.problems)} not applied.")
     if report.problems:
         click.get_current_context().exit(1)
@@ -337,7 +345,7 @@ def serve(app: AppContext, host: str, port: int, threads: int,
                            trusted_proxy_headers="x-forwarded-for x-forwarded-proto "
                                                  "x-forwarded-host x-forwarded-port",
                            clear_untrusted_proxy_headers=True)
-        click.echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "
+        echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "
                    "(Ctrl-C to stop).", err=True)
         waitress.serve(wsgi, **options)
 

@@ -36,6 +36,7 @@ __all__ = [
     "Issue",
     "load_issue",
     "parse_issue",
+    "utf8_place",
     "issue_json_schema",
 ]
 
@@ -66,6 +67,13 @@ def _https_url(value: str) -> str:
     value = _one_line(value)
     if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
         raise ValueError(f"not a valid http(s) URL: {value!r}")
+    return value
+
+
+def _plausible_time(value: dt.datetime) -> dt.datetime:
+    # far years overflow when converted to UTC (year 9999 at -05:00)
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("the year must be between 1970 and 9000")
     return value
 
 
@@ -139,7 +147,7 @@ class ReadMore(_Model):
 class Schedule(_Model):
     """When and to whom cron sends the issue (see `pbtp-mailer dispatch-due`)."""
 
-    send_at: dt.datetime = Field(
+    send_at: Annotated[dt.datetime, AfterValidator(_plausible_time)] = Field(
         description="ISO 8601; with an offset, or local time in the configured time zone."
     )
     lists: list[Line] = Field(min_length=1, description="Subscriber lists to send to.")
@@ -290,7 +298,10 @@ def parse_issue(text: str, file: str) -> Issue:
                 issue._file = file
                 issue._positions = located.values
             except ValidationError as exc:
-                problems.extend(_problems_from(exc, located))
+                # a value the YAML layer refused (None now) is reported once, by that layer
+                refused = {(p.line, p.col) for p in located.problems}
+                problems.extend(p for p in _problems_from(exc, located)
+                                if (p.line, p.col) not in refused)
     if problems or issue is None:
         problems.sort(key=lambda p: (p.line, p.col or 0))
         raise IssueError(problems)
@@ -306,14 +317,33 @@ def load_issue(path: str | Path) -> Issue:
         raise IssueError([Problem(str(p), 1, None, "", "file not found")]) from None
     except IsADirectoryError:
         raise IssueError([Problem(str(p), 1, None, "", "is a directory, not an issue file")]) from None
+    except OSError as exc:
+        raise IssueError([Problem(str(p), 1, None, "", f"cannot read: {exc.strerror or exc}")]
+                         ) from None
+    if len(raw) > MAX_ISSUE_BYTES:
+        raise IssueError([Problem(str(p), 1, None, "", f"{len(raw):,} bytes: an issue file is "
+                                  f"limited to {MAX_ISSUE_BYTES:,}")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise IssueError([Problem(str(p), line, None, "",
+        line, col = utf8_place(raw, exc.start)
+        raise IssueError([Problem(str(p), line, col, "",
                                   f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")]
                          ) from None
     return parse_issue(text, str(p))
+
+
+MAX_ISSUE_BYTES = 4_000_000
+"""Larger files are refused before parsing (a long issue is about 50 kB)."""
+
+
+def utf8_place(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of byte ``offset`` of mostly-UTF-8 ``raw``."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    head = raw[start:offset].decode("utf-8", "replace")
+    if raw.startswith(b"\xef\xbb\xbf") and start == 0:
+        head = head[1:]
+    return raw.count(b"\n", 0, offset) + 1, len(head) + 1
 
 
 def issue_json_schema() -> dict[str, Any]:
