@@ -48,7 +48,7 @@ class _Progress:
         if now - self.last >= self.every:
             self.last = now
             echo(f"{self.label}: sent {report.sent}, failed {report.failed}, deferred "
-                       f"{report.deferred} of {self.total} ({rate:.0f}/s)", err=True)
+                 f"{report.deferred} of {self.total} ({rate:.0f}/s)", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -96,16 +96,20 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
         if dry_run:
             preview = do_dry_run(plan)
             echo(f"Dry run: would send {preview.recipients} messages "
-                       f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
-                       f"{preview.suppressed} suppressed subscribers skipped.")
+                 f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
+                 f"{preview.suppressed} suppressed subscribers skipped.")
             if preview.first_headers:
                 echo("First message's headers:")
                 echo(preview.first_headers)
+            for address, why in preview.refused:
+                echo(f"would fail {address}: {why}", err=True)
             echo("Nothing was sent or recorded. Run without --dry-run to send.")
+            if preview.refused:
+                sys.exit(3)  # as a real send with failed recipients
             return
         echo(f"Subject:    {plan.rendition.subject}")
         echo(f"List:       {list_name} ({plan.recipients} recipients after "
-                   f"suppression; {plan.suppressed} suppressed)")
+             f"suppression; {plan.suppressed} suppressed)")
         echo(f"Sender:     {plan.sender_name}")
         if plan.limits.per_second or plan.limits.windows:
             echo(f"Rate:       {plan.limits}")
@@ -127,20 +131,20 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
                 signal.signal(s, handler)
     c = report.counts
     echo(f"This run: sent {report.sent}, failed {report.failed}, deferred "
-               f"{report.deferred}, skipped (suppressed) {report.skipped} in "
-               f"{report.elapsed:.1f}s" + (f" ({report.sent / report.elapsed:.0f}/s)"
+         f"{report.deferred}, skipped (suppressed) {report.skipped} in "
+         f"{report.elapsed:.1f}s" + (f" ({report.sent / report.elapsed:.0f}/s)"
                                           if report.elapsed > 0 and report.sent else ""))
     echo(f"Ledger: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
-               f"{c.get('deferred', 0)} deferred, {c.get('pending', 0)} pending, "
-               f"{report.ambiguous} ambiguous")
+         f"{c.get('deferred', 0)} deferred, {c.get('pending', 0)} pending, "
+         f"{report.ambiguous} ambiguous")
     if report.quota:
         echo(f"Stopped: {report.quota}; run again later to continue.", err=True)
     if report.stopped:
         echo(f"Stopped: {report.stopped}; run the same command again to resume.", err=True)
     if report.ambiguous and not resend_unknown:
         echo(f"{report.ambiguous} recipients were being sent when an earlier run stopped; "
-                   "whether they got it is unknown. See 'pbtp-mailer status'; resend them "
-                   "with --resend-unknown.", err=True)
+             "whether they got it is unknown. See 'pbtp-mailer status'; resend them "
+             "with --resend-unknown.", err=True)
     sys.exit(report.exit_code)
 
 
@@ -165,7 +169,7 @@ def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_na
     result = send_review_copies(issue_file, app.config, addresses, sender_name=sender_name,
                                 cap=cap)
     echo(f"Sent '{result.subject}' via {result.sender} to {len(result.accepted)} "
-               "reviewer(s):")
+         "reviewer(s):")
     for addr in result.accepted:
         echo(f"  {addr}")
     for addr, why in result.refused:
@@ -199,8 +203,8 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
             else:
                 for r in rows:
                     echo(f"{r['email']}\t{r['list']}\t{r['sent_at'] or '-'}\t"
-                               f"{r['message_id'] or '-'}\t{r['last_code'] or ''} "
-                               f"{r['last_text'] or ''}".rstrip())
+                         f"{r['message_id'] or '-'}\t{r['last_code'] or ''} "
+                         f"{r['last_text'] or ''}".rstrip())
             return
         statuses = issue_status(store, issue.id, app.config.newsletter.message_id_domain,
                                 list_name)
@@ -208,7 +212,7 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
         echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     elif not statuses:
         echo(f"Issue {issue.id} has not been dispatched"
-                   + (f" to list '{list_name}'." if list_name else "."))
+             + (f" to list '{list_name}'." if list_name else "."))
     else:
         echo(format_status(statuses))
 

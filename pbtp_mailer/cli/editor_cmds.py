@@ -27,7 +27,7 @@ def new(issue_id: str, from_file: str | None, issues_dir: str) -> None:
     path = new_issue(issue_id, issues_dir, from_file=from_file)
     echo(f"Wrote {path}")
     echo(f"Next: fill in the TODOs, then 'pbtp-mailer preview {path}' and "
-               f"'pbtp-mailer check {path}'.")
+         f"'pbtp-mailer check {path}'.")
 
 
 @click.command()

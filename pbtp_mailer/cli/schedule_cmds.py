@@ -107,7 +107,7 @@ def schedule(app: AppContext, issues_dir: str | None, now_text: str | None,
     config = app.config
     if install_cron:
         echo(f"# pbtp-mailer: send due issues every {every} minutes "
-                   f"(secrets: {config.data_dir / 'env'}; see docs/schedule.md)")
+             f"(secrets: {config.data_dir / 'env'}; see docs/schedule.md)")
         echo(cron_entry(config, every))
         for line in env_file_problems(config):
             echo(f"Warning: {line}", err=True)

@@ -68,10 +68,10 @@ def lists(ctx: click.Context) -> None:
         return
     width = max(4, *(len(c.name) for c in counts))
     echo(f"{'LIST':<{width}}  {'ACTIVE':>7}  {'UNSUBSCRIBED':>12}  {'BOUNCED':>7}  "
-               f"{'COMPLAINED':>10}  DESCRIPTION")
+         f"{'COMPLAINED':>10}  DESCRIPTION")
     for c in counts:
         echo(f"{c.name:<{width}}  {c.active:>7}  {c.unsubscribed:>12}  {c.bounced:>7}  "
-                   f"{c.complained:>10}  {c.description}".rstrip())
+             f"{c.complained:>10}  {c.description}".rstrip())
 
 
 @lists.command("create")
@@ -245,7 +245,7 @@ def subscribers_show(app: AppContext, email: str) -> None:
     for h in d.history:
         detail = f"  ({h.detail})" if h.detail else ""
         echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
-                   f"{h.source}{detail}")
+             f"{h.source}{detail}")
 
 
 # -- suppression, unsubscribes ---------------------------------------------------
@@ -269,7 +269,7 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
     for p in report.rejected:
         echo(str(p), err=True)
     echo(f"{report.file}: {_plural(report.added, 'address')} suppressed as {reason}, "
-               f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
+         f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
     if report.rejected:
         click.get_current_context().exit(1)
 
@@ -313,7 +313,7 @@ def _from_mbox(app: AppContext, path: Path) -> None:
     for problem in report.problems:
         echo(problem, err=True)
     echo(f"{path}: {_plural(report.messages, 'message')}: {len(report.applied)} applied, "
-               f"{len(report.already)} already done, {len(report.problems)} not applied.")
+         f"{len(report.already)} already done, {len(report.problems)} not applied.")
     if report.problems:
         click.get_current_context().exit(1)
 
@@ -329,24 +329,23 @@ def _from_mbox(app: AppContext, path: Path) -> None:
 @pass_app
 def serve(app: AppContext, host: str, port: int, threads: int,
           trusted_proxy: str | None) -> None:
-    """Run the one-click unsubscribe endpoint (POST/GET /u/TOKEN) with waitress."""
+    """Run the one-click unsubscribe endpoint (POST/GET /u/TOKEN) with waitress.
+
+    Limits fit a form endpoint (docs/unsubscribe.md): bodies over 64 kB are
+    refused from their Content-Length, idle connections close after 10 s.
+    """
     import waitress
 
     from pbtp_mailer.web.app import make_site, site_mounts
+    from pbtp_mailer.web.server import server_options
 
     config = app.config
     config.secret()  # a missing secret is a clear error before the port is opened
     with _open(app) as store:
         wsgi = make_site(site_mounts(store, config))
-        options: dict[str, object] = {"host": host, "port": port, "threads": threads,
-                                      "ident": "pbtp-mailer"}
-        if trusted_proxy:
-            options.update(trusted_proxy=trusted_proxy, trusted_proxy_count=1,
-                           trusted_proxy_headers="x-forwarded-for x-forwarded-proto "
-                                                 "x-forwarded-host x-forwarded-port",
-                           clear_untrusted_proxy_headers=True)
+        options = server_options(host, port, threads, trusted_proxy)
         echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "
-                   "(Ctrl-C to stop).", err=True)
+             "(Ctrl-C to stop).", err=True)
         waitress.serve(wsgi, **options)
 
 
