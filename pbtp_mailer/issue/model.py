@@ -54,6 +54,23 @@ def _one_line(value: str) -> str:
     return value.strip()
 
 
+def _header_text(value: str) -> str:
+    """A subject or preheader: RFC 2047 encoded-words in it must decode to one clean line."""
+    if "=?" in value and "?=" in value:
+        from email.header import decode_header
+
+        try:
+            decoded = "".join(p.decode(c or "ascii", "replace") if isinstance(p, bytes) else p
+                              for p, c in decode_header(value))
+        except Exception:  # noqa: BLE001 - any malformed encoded-word is refused
+            raise ValueError("malformed encoded-word (=?charset?Q/B?...?=); write the text "
+                             "itself, it is encoded when sent") from None
+        if _LINE_BREAKS.search(decoded) or _CONTROL.search(decoded):
+            raise ValueError("an encoded-word (=?...?=) hides a line break or control "
+                             "character")
+    return value
+
+
 def _markdown(value: str) -> str:
     if "\x00" in value or _CONTROL.search(value.replace("\t", "").replace("\n", "")
                                          .replace("\r", "")):
@@ -79,6 +96,7 @@ def _plausible_time(value: dt.datetime) -> dt.datetime:
 
 Line = Annotated[str, AfterValidator(_one_line)]
 Markdown = Annotated[str, AfterValidator(_markdown)]
+SubjectLine = Annotated[Line, StringConstraints(max_length=998), AfterValidator(_header_text)]
 Url = Annotated[str, AfterValidator(_https_url)]
 Doi = Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/[^\s]+$")]
 Pmid = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")]
@@ -162,7 +180,7 @@ class Issue(_Model):
     date: dt.date = Field(description="Issue date (YYYY-MM-DD).")
     date_label: Line | None = Field(None, description="Shown date, default 'March 2024'.")
     title: Line = Field(description="The issue's headline (the one level-1 heading).")
-    subject: Annotated[Line, StringConstraints(max_length=998)] = Field(
+    subject: SubjectLine = Field(
         description="E-mail subject (keep it under 78 characters)."
     )
     preheader: Annotated[Line, StringConstraints(max_length=300)] = Field(
