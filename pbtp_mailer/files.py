@@ -30,18 +30,23 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", *, overwrite: boo
     """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            os.link(tmp, target)  # fails if the target exists: no race with a second writer
-    finally:
-        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, mode, **kwargs) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            if overwrite:
+                os.replace(tmp, target)
+            else:
+                os.link(tmp, target)  # fails if the target exists: no race with a second writer
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.filename is None or exc.filename == str(tmp):
+            exc.filename = str(target)  # messages name the file the person asked for
+        raise
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:

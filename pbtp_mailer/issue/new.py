@@ -144,14 +144,18 @@ def new_issue(issue_id: str, issues_dir: str | os.PathLike[str], *,
         if not isinstance(located.data, dict):
             raise IssueError([Problem(str(src), 1, 1, "", "the top level must be a mapping")])
         previous = located.data
-    schema_ref = _schema_ref(folder)
-    body = issue_template(issue_id, previous=previous, schema_ref=schema_ref, today=today,
-                          source=str(from_file) if from_file is not None else None)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:  # never overwrite, not even a file created meanwhile; never leave half a file
+    try:
+        schema_ref = _schema_ref(folder)
+        body = issue_template(issue_id, previous=previous, schema_ref=schema_ref, today=today,
+                              source=str(from_file) if from_file is not None else None)
+        folder.mkdir(parents=True, exist_ok=True)
+        # never overwrite, not even a file created meanwhile; never leave half a file
         atomic_write(target, body.encode("utf-8"), overwrite=False)
     except FileExistsError:
         raise MailerError(f"{target}: already exists; not overwriting it") from None
+    except OSError as exc:
+        where = exc.filename or folder
+        raise MailerError(f"{where}: cannot write: {exc.strerror or exc}") from None
     return target
 
 
