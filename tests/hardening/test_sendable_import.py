@@ -93,3 +93,13 @@ def test_finding8_for_spreadsheet_defuses_the_email_column(cli, project):
     result = cli("lists", "export", "members", "--for-spreadsheet")
     rows = [line.split(",")[:2] for line in result.stdout.splitlines()[1:]]
     assert rows == [["'=1+2@example.org", "'=cmd"], ["'-x@example.org", "Ann"]]
+
+
+def test_finding8_subscribers_add_applies_the_same_checks(cli):
+    added = cli("subscribers", "add", "members", "jörg@example.org")
+    assert (added.exit_code, added.stderr) == (1, (
+        "Error: address 'jörg@example.org' has non-ASCII characters before the @: sending to "
+        "it needs SMTPUTF8, which pbtp-mailer does not use\n"))
+    named = cli("subscribers", "add", "members", "a@example.org", "--name", "A\x1bB")
+    assert (named.exit_code, named.stderr) == (
+        1, "Error: name 'A\\x1bB' contains the control character U+001B\n")
