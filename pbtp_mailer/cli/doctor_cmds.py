@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 
 def _store(app: AppContext) -> Any:
@@ -53,10 +54,10 @@ def doctor(app: AppContext, sender_name: str | None, issue_file: str | None,
         if store is not None:
             store.close()
     if as_json:
-        click.echo(report.as_json())
+        echo(report.as_json())
     else:
         for line in report.lines():
-            click.echo(line)
+            echo(line)
     sys.exit(report.exit_code)
 
 
