@@ -20,9 +20,10 @@ message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     │   ├── UnknownSenderError   lists the known sender names
     │   ├── SendTransientError   whole batch: retry later (connection, 4xx, 429)
     │   └── SendPermanentError   whole batch: do not retry (auth, config)
-    └── DispatchError
-        ├── ContentChangedError  the issue changed after its dispatch started
-        └── DispatchPausedError  too many consecutive failures
+    ├── DispatchError
+    │   ├── ContentChangedError  the issue changed after its dispatch started
+    │   └── DispatchPausedError  too many consecutive failures
+    └── DoctorError              a deliverability check failed (DNS lookup, gate)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "DispatchError",
     "ContentChangedError",
     "DispatchPausedError",
+    "DoctorError",
 ]
 
 
@@ -176,3 +178,7 @@ class ContentChangedError(DispatchError):
 
 class DispatchPausedError(DispatchError):
     exit_code = 4
+
+
+class DoctorError(MailerError):
+    """A deliverability check could not run (resolver down) or refused a dispatch (the gate)."""

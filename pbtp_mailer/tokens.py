@@ -29,7 +29,8 @@ from pbtp_mailer.errors import TokenError
 if TYPE_CHECKING:
     from pbtp_mailer.config import Newsletter
 
-__all__ = ["make_token", "read_token", "unsubscribe_urls", "TOKEN_RE", "TOKEN_LENGTH"]
+__all__ = ["make_token", "make_probe_token", "read_token", "unsubscribe_urls", "TOKEN_RE",
+           "TOKEN_LENGTH", "PROBE_IDS"]
 
 _PACK = struct.Struct(">II")
 _MAC_BYTES = 16
@@ -37,6 +38,8 @@ _DOMAIN = b"pbtp-mailer/unsubscribe/v1\0"
 _PAD_DOMAIN = b"pbtp-mailer/unsubscribe/v1/ids\0"
 TOKEN_LENGTH = 32  # base64url of 8 + 16 bytes
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+#: the ids of the probe token (``pbtp-mailer doctor``): no real membership has id 0
+PROBE_IDS = (0, 0)
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
@@ -60,6 +63,16 @@ def make_token(secret: bytes, subscriber_id: int, list_id: int) -> str:
     if not (0 < subscriber_id < 2**32 and 0 < list_id < 2**32):
         raise TokenError(f"ids out of range for a token: {subscriber_id}, {list_id}")
     payload = _PACK.pack(subscriber_id, list_id)
+    mac = _mac(secret, payload)
+    raw = mac + _xor(payload, _pad(secret, mac))
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def make_probe_token(secret: bytes) -> str:
+    """A signed token for ids ``PROBE_IDS``: the endpoint answers it and changes nothing."""
+    if not secret:
+        raise TokenError("no secret to sign unsubscribe tokens with")
+    payload = _PACK.pack(*PROBE_IDS)
     mac = _mac(secret, payload)
     raw = mac + _xor(payload, _pad(secret, mac))
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")

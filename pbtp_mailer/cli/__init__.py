@@ -14,12 +14,33 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 __all__ = ["main", "AppContext", "pass_app"]
 
 
+# what a database error interrupted, and what it leaves, by command
+_DOING = {
+    "lists import": ("importing", "nothing was changed"),
+    "suppress import": ("importing suppressions", "nothing was changed"),
+    "send": ("sending", "what was recorded before stays; run the same command again "
+                        "to resume"),
+    "dispatch-due": ("sending due issues", "what was recorded before stays; the next run "
+                                           "resumes"),
+}
+
+
 class MailerGroup(click.Group):
     """Turns library errors into one readable line and an exit code."""
+
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        words = [name or ""]
+        if isinstance(cmd, click.Group):
+            words += [w for w in rest if not w.startswith("-")][:1]
+        ctx.meta["pbtp_mailer.command"] = " ".join(words)
+        return name, cmd, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         from pbtp_mailer.errors import MailerError
@@ -27,13 +48,27 @@ class MailerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MailerError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            if exc.hint:
-                click.echo(f"Hint: {exc.hint}", err=True)
-            ctx.exit(exc.exit_code)
+            self._fail(ctx, exc)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            echo("Interrupted.", err=True)
             ctx.exit(130)
+        except Exception as exc:
+            from pbtp_mailer.store.dberrors import database_error
+
+            command = ctx.meta.get("pbtp_mailer.command", "")
+            doing, after = _DOING.get(command, (f"running '{command}'",
+                                                "the command stopped there"))
+            translated = database_error(exc, doing, after)
+            if translated is None:
+                raise
+            self._fail(ctx, translated)
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: Any) -> None:
+        echo(f"Error: {exc}", err=True)
+        if exc.hint:
+            echo(f"Hint: {exc.hint}", err=True)
+        ctx.exit(exc.exit_code)
 
 
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,6 +90,7 @@ def _register() -> None:
     from pbtp_mailer.cli import (
         compose_cmds,
         dispatch_cmds,
+        doctor_cmds,
         editor_cmds,
         schedule_cmds,
         sender_cmds,
@@ -62,7 +98,7 @@ def _register() -> None:
         subscriber_cmds,
     )
     for module in (compose_cmds, editor_cmds, subscriber_cmds, subscribe_cmds, sender_cmds,
-                   dispatch_cmds, schedule_cmds):
+                   dispatch_cmds, schedule_cmds, doctor_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 
 @click.command()
@@ -23,17 +24,17 @@ def build(app: AppContext, issue_file: str, out_dir: str) -> None:
     from pbtp_mailer.compose.build import build_issue
 
     result = build_issue(issue_file, app.config, out_dir)
-    click.echo(f"Built {result.folder}/")
-    click.echo(f"  subject:   {result.rendition.subject}")
-    click.echo(f"  preheader: {result.rendition.preheader}")
+    echo(f"Built {result.folder}/")
+    echo(f"  subject:   {result.rendition.subject}")
+    echo(f"  preheader: {result.rendition.preheader}")
     for name, size in result.files.items():
-        click.echo(f"  {name:<12} {size:>8,} bytes")
+        echo(f"  {name:<12} {size:>8,} bytes")
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
 
 
 @click.command()
-@click.option("-o", "--output", type=click.File("w"), default="-",
+@click.option("-o", "--output", type=click.File("w", atomic=True), default="-",
               help="Write the schema to a file instead of standard output.")
 def schema(output: Any) -> None:
     """Print the JSON Schema of issue files (for YAML editor completion).

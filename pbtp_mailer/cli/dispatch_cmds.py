@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 
 def _open_store(app: AppContext) -> Any:
@@ -46,8 +47,8 @@ class _Progress:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
-            click.echo(f"{self.label}: sent {report.sent}, failed {report.failed}, deferred "
-                       f"{report.deferred} of {self.total} ({rate:.0f}/s)", err=True)
+            echo(f"{self.label}: sent {report.sent}, failed {report.failed}, deferred "
+                 f"{report.deferred} of {self.total} ({rate:.0f}/s)", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -73,10 +74,12 @@ class _Progress:
 @click.option("--accept-changes", is_flag=True,
               help="The issue changed mid-dispatch: send the new content to the remaining "
                    "recipients.")
+@click.option("--skip-doctor", is_flag=True,
+              help="Send even when a deliverability check fails (see pbtp-mailer doctor).")
 @pass_app
 def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | None,
          limit: int | None, rate: float | None, concurrency: int | None, dry_run: bool,
-         yes: bool, resend_unknown: bool, accept_changes: bool) -> None:
+         yes: bool, resend_unknown: bool, accept_changes: bool, skip_doctor: bool) -> None:
     """Send ISSUE_FILE to a list: each subscriber exactly once.
 
     Running the same command again resumes: recipients already sent or failed
@@ -95,22 +98,30 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
         plan = plan_dispatch(issue_file, app.config, store, options)
         if dry_run:
             preview = do_dry_run(plan)
-            click.echo(f"Dry run: would send {preview.recipients} messages "
-                       f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
-                       f"{preview.suppressed} suppressed subscribers skipped.")
+            echo(f"Dry run: would send {preview.recipients} messages "
+                 f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
+                 f"{preview.suppressed} suppressed subscribers skipped.")
             if preview.first_headers:
-                click.echo("First message's headers:")
-                click.echo(preview.first_headers)
-            click.echo("Nothing was sent or recorded. Run without --dry-run to send.")
+                echo("First message's headers:")
+                echo(preview.first_headers)
+            for address, why in preview.refused:
+                echo(f"would fail {address}: {why}", err=True)
+            echo("Nothing was sent or recorded. Run without --dry-run to send.")
+            if preview.refused:
+                sys.exit(3)  # as a real send with failed recipients
             return
-        click.echo(f"Subject:    {plan.rendition.subject}")
-        click.echo(f"List:       {list_name} ({plan.recipients} recipients after "
-                   f"suppression; {plan.suppressed} suppressed)")
-        click.echo(f"Sender:     {plan.sender_name}")
+        echo(f"Subject:    {plan.rendition.subject}")
+        echo(f"List:       {list_name} ({plan.recipients} recipients after "
+             f"suppression; {plan.suppressed} suppressed)")
+        echo(f"Sender:     {plan.sender_name}")
         if plan.limits.per_second or plan.limits.windows:
-            click.echo(f"Rate:       {plan.limits}")
+            echo(f"Rate:       {plan.limits}")
         for warning in plan.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            echo(f"Warning: {warning}", err=True)
+        from pbtp_mailer.doctor import gate_dispatch  # refuses a large send while a check fails
+
+        for note in gate_dispatch(app.config, sender_name, plan.recipients, skip=skip_doctor):
+            echo(f"Warning: {note}", err=True)
         if not yes:
             if not sys.stdin.isatty():
                 raise click.ClickException("not a terminal: pass --yes to send without asking")
@@ -134,25 +145,25 @@ def _print_report(report: Any, resend_unknown: bool) -> None:
     """What the run did, then why it stopped early, if it did (a pause too)."""
     c = report.counts
     rejected = f", rejected {report.rejected}" if report.rejected else ""
-    click.echo(f"This run: sent {report.sent}, failed {report.failed}, deferred "
+    echo(f"This run: sent {report.sent}, failed {report.failed}, deferred "
                f"{report.deferred}{rejected}, skipped (suppressed) {report.skipped} in "
                f"{report.elapsed:.1f}s" + (f" ({report.sent / report.elapsed:.0f}/s)"
                                           if report.elapsed > 0 and report.sent else ""))
-    click.echo(f"Ledger: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
+    echo(f"Ledger: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
                f"{c.get('deferred', 0)} deferred, {c.get('pending', 0)} pending, "
                + (f"{c['rejected']} rejected, " if c.get("rejected") else "") +
                f"{report.ambiguous} ambiguous")
     if report.quota:
-        click.echo(f"Stopped: {report.quota}; run again later to continue.", err=True)
+        echo(f"Stopped: {report.quota}; run again later to continue.", err=True)
     if report.stopped:
-        click.echo(f"Stopped: {report.stopped}; run the same command again to resume.", err=True)
+        echo(f"Stopped: {report.stopped}; run the same command again to resume.", err=True)
     if report.ambiguous and not resend_unknown:
-        click.echo(f"{report.ambiguous} recipients were being sent when an earlier run stopped; "
+        echo(f"{report.ambiguous} recipients were being sent when an earlier run stopped; "
                    "whether they got it is unknown. See 'pbtp-mailer status'; resend them "
                    "with --resend-unknown.", err=True)
     if report.paused:
-        click.echo(f"Error: {report.pause_message}", err=True)
-        click.echo("Hint: fix the cause, then run the same command again to resume", err=True)
+        echo(f"Error: {report.pause_message}", err=True)
+        echo("Hint: fix the cause, then run the same command again to resume", err=True)
 
 
 @click.command("test-send")
@@ -168,19 +179,22 @@ def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_na
                   sender_name: str | None, cap: int) -> None:
     """Send a [TEST] copy of ISSUE_FILE to reviewers (any address; never recorded)."""
     from pbtp_mailer.dispatch.testsend import send_review_copies
+    from pbtp_mailer.doctor import review_warnings
 
+    for note in review_warnings(app.config, sender_name):
+        echo(f"Warning: {note}", err=True)
     addresses = list(to)
     if list_name:
         with _open_store(app) as store:
             addresses += [r.email for r in store.recipients(list_name)]
     result = send_review_copies(issue_file, app.config, addresses, sender_name=sender_name,
                                 cap=cap)
-    click.echo(f"Sent '{result.subject}' via {result.sender} to {len(result.accepted)} "
-               "reviewer(s):")
+    echo(f"Sent '{result.subject}' via {result.sender} to {len(result.accepted)} "
+         "reviewer(s):")
     for addr in result.accepted:
-        click.echo(f"  {addr}")
+        echo(f"  {addr}")
     for addr, why in result.refused:
-        click.echo(f"  refused {addr}: {why}", err=True)
+        echo(f"  refused {addr}: {why}", err=True)
     if result.refused:
         sys.exit(3)
 
@@ -207,22 +221,22 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
         if state:
             rows = recipients_in_state(store, issue.id, state, list_name)
             if as_json:
-                click.echo(json.dumps(rows, indent=2))
+                echo(json.dumps(rows, indent=2))
             else:
                 for r in rows:
-                    click.echo(f"{r['email']}\t{r['list']}\t{r['sent_at'] or '-'}\t"
-                               f"{r['message_id'] or '-'}\t{r['last_code'] or ''} "
-                               f"{r['last_text'] or ''}".rstrip())
+                    echo(f"{r['email']}\t{r['list']}\t{r['sent_at'] or '-'}\t"
+                         f"{r['message_id'] or '-'}\t{r['last_code'] or ''} "
+                         f"{r['last_text'] or ''}".rstrip())
             return
         statuses = issue_status(store, issue.id, app.config.newsletter.message_id_domain,
                                 list_name)
     if as_json:
-        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        echo(json.dumps([s.as_dict() for s in statuses], indent=2))
     elif not statuses:
-        click.echo(f"Issue {issue.id} has not been dispatched"
-                   + (f" to list '{list_name}'." if list_name else "."))
+        echo(f"Issue {issue.id} has not been dispatched"
+             + (f" to list '{list_name}'." if list_name else "."))
     else:
-        click.echo(format_status(statuses))
+        echo(format_status(statuses))
 
 
 COMMANDS = [send, test_send_cmd, status]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 
 @click.command()
@@ -24,9 +25,9 @@ def new(issue_id: str, from_file: str | None, issues_dir: str) -> None:
     from pbtp_mailer.issue.new import new_issue
 
     path = new_issue(issue_id, issues_dir, from_file=from_file)
-    click.echo(f"Wrote {path}")
-    click.echo(f"Next: fill in the TODOs, then 'pbtp-mailer preview {path}' and "
-               f"'pbtp-mailer check {path}'.")
+    echo(f"Wrote {path}")
+    echo(f"Next: fill in the TODOs, then 'pbtp-mailer preview {path}' and "
+         f"'pbtp-mailer check {path}'.")
 
 
 @click.command()
@@ -51,11 +52,11 @@ def check(app: AppContext, issue_file: str, strict: bool, as_json: bool, online:
     if strict:
         report = report.strictly()
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
         for finding in report.findings:
-            click.echo(str(finding))
-        click.echo(report.summary())
+            echo(str(finding))
+        echo(report.summary())
     click.get_current_context().exit(report.exit_code)
 
 
@@ -76,11 +77,11 @@ def preview(app: AppContext, issue_file: str, port: int) -> None:
     from pbtp_mailer.editor.preview import PreviewServer
 
     server = PreviewServer(issue_file, port=port, config_path=app.config_path)
-    click.echo(f"Previewing {issue_file} at {server.url} (Ctrl+C to stop)")
+    echo(f"Previewing {issue_file} at {server.url} (Ctrl+C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        echo("Stopped.")
     finally:
         server.close()
 
@@ -107,13 +108,13 @@ def archive(app: AppContext, out_dir: str, include_all: bool, issues_dir: str | 
 
     result = build_archive(app.config, out_dir, issues_dir=issues_dir, include_all=include_all)
     for line in result.skipped:
-        click.echo(f"warning: {line}", err=True)
+        echo(f"warning: {line}", err=True)
     n = len(result.entries)
-    click.echo(f"Wrote {result.folder}/: {n} issue{'s' * (n != 1)}, index.html, {FEED_NAME}")
+    echo(f"Wrote {result.folder}/: {n} issue{'s' * (n != 1)}, index.html, {FEED_NAME}")
     for e in result.entries:
-        click.echo(f"  {e.href}  {e.issue.date.isoformat()}  {e.issue.title}")
+        echo(f"  {e.href}  {e.issue.date.isoformat()}  {e.issue.title}")
     if not n and not include_all:
-        click.echo("No issue has been sent yet (use --all to include unsent issues).")
+        echo("No issue has been sent yet (use --all to include unsent issues).")
 
 
 COMMANDS = [new, check, preview, archive]

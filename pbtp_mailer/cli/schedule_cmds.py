@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 
 def _now_option(f: Any) -> Any:
@@ -45,9 +46,11 @@ def _issues_dir(app: AppContext, issues_dir: str | None) -> Path:
 @_now_option
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Append one structured line per event here (logrotate-safe).")
+@click.option("--skip-doctor", is_flag=True,
+              help="Start large dispatches even when a deliverability check fails.")
 @pass_app
 def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
-                 log_file: str | None) -> None:
+                 log_file: str | None, skip_doctor: bool) -> None:
     """Send every scheduled issue that is due; retry earlier deferred recipients.
 
     Made for cron, every few minutes: silent when all is well, one line per
@@ -71,15 +74,15 @@ def dispatch_due(app: AppContext, issues_dir: str | None, now_text: str | None,
     try:
         report = run_due(app.config, issues_dir=_issues_dir(app, issues_dir), clock=wall,
                          schedule_clock=offset_clock(_start(now_text)) if now_text else None,
-                         log=log, on_start=hook)
+                         log=log, on_start=hook, skip_doctor=skip_doctor)
     except LockBusyError as exc:
-        click.echo(f"dispatch-due: {exc}; exiting.", err=True)
+        echo(f"dispatch-due: {exc}; exiting.", err=True)
         return
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
     for line in report.problems:
-        click.echo(line, err=True)
+        echo(line, err=True)
     sys.exit(report.exit_code)
 
 
@@ -105,25 +108,25 @@ def schedule(app: AppContext, issues_dir: str | None, now_text: str | None,
 
     config = app.config
     if install_cron:
-        click.echo(f"# pbtp-mailer: send due issues every {every} minutes "
-                   f"(secrets: {config.data_dir / 'env'}; see docs/schedule.md)")
-        click.echo(cron_entry(config, every))
+        echo(f"# pbtp-mailer: send due issues every {every} minutes "
+             f"(secrets: {config.data_dir / 'env'}; see docs/schedule.md)")
+        echo(cron_entry(config, every))
         for line in env_file_problems(config):
-            click.echo(f"Warning: {line}", err=True)
+            echo(f"Warning: {line}", err=True)
         return
     now = _start(now_text)
     items, problems = find_scheduled(_issues_dir(app, issues_dir), config)
     with Store.open(config) as store:
         entries = schedule_entries(items, store, config, now)
     if entries:
-        click.echo(format_schedule(entries, config.newsletter.timezone))
+        echo(format_schedule(entries, config.newsletter.timezone))
     else:
-        click.echo("No scheduled issues (an issue is sent by cron only with a 'schedule').")
-    click.echo("")
-    click.echo("Crontab entry (crontab -e; or pbtp-mailer schedule --install-cron):")
-    click.echo(cron_entry(config, every))
+        echo("No scheduled issues (an issue is sent by cron only with a 'schedule').")
+    echo("")
+    echo("Crontab entry (crontab -e; or pbtp-mailer schedule --install-cron):")
+    echo(cron_entry(config, every))
     for line in problems:
-        click.echo(line, err=True)
+        echo(line, err=True)
     if problems:
         sys.exit(2)
 

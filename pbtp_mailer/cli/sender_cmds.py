@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 __all__ = ["COMMANDS", "senders_group"]
 
@@ -29,17 +30,17 @@ def senders_group(ctx: click.Context) -> None:
 
     app: AppContext = ctx.find_object(AppContext)  # type: ignore[assignment]
     config = app.config
-    click.echo("Configured senders:")
+    echo("Configured senders:")
     if not config.senders:
-        click.echo("  (none)")
+        echo("  (none)")
     for name in config.senders:
         mark = "*" if name == config.default_sender else " "
-        click.echo(f"{mark} {name:<12} {describe_spec(sender_spec(name, config))}")
+        echo(f"{mark} {name:<12} {describe_spec(sender_spec(name, config))}")
     if config.default_sender not in config.senders:
-        click.echo(f"* default: {config.default_sender}")
-    click.echo("Available kinds:")
+        echo(f"* default: {config.default_sender}")
+    echo("Available kinds:")
     for kind, ref in available_kinds().items():
-        click.echo(f"  {kind:<12} {ref.value}")
+        echo(f"  {kind:<12} {ref.value}")
 
 
 @senders_group.command("check")
@@ -74,7 +75,7 @@ def check_command(app: AppContext, name_or_url: str | None) -> None:
         sender.open()
         sender.close()
         detail = "opened and closed"
-    click.echo(f"{sender.name}: OK: {detail}")
+    echo(f"{sender.name}: OK: {detail}")
 
 
 COMMANDS = [senders_group]

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 from pbtp_mailer.cli.subscriber_cmds import _open, _when, lists, subscribers
 
 __all__ = ["COMMANDS", "consent_lines", "show_json"]
@@ -31,7 +32,7 @@ def lists_set(app: AppContext, name: str, public: bool) -> None:
     """Make the list NAME public or private."""
     with _open(app) as store:
         ml = store.signups.set_public(name, public)
-    click.echo(f"List {ml.name!r} is now {'public' if public else 'private'}.")
+    echo(f"List {ml.name!r} is now {'public' if public else 'private'}.")
 
 
 @lists.command("form")
@@ -42,7 +43,7 @@ def lists_form(app: AppContext, name: str) -> None:
     from pbtp_mailer.subscribe.snippet import form_snippet
 
     with _open(app) as store:
-        click.echo(form_snippet(store, app.config, name), nl=False)
+        echo(form_snippet(store, app.config, name), nl=False)
 
 
 @subscribers.command("export")
@@ -58,7 +59,7 @@ def subscribers_export(app: AppContext, email: str) -> None:
     with _open(app) as store:
         data = store.export_address(email)
     out: dict[str, Any] = data if data is not None else {"email": email.strip(), "held": False}
-    click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+    echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
 
 
 @subscribers.command("erase")
@@ -78,9 +79,9 @@ def subscribers_erase(app: AppContext, email: str, yes: bool) -> None:
     with _open(app) as store:
         held = store.erase_address(email)
     if held:
-        click.echo(f"Erased {email.strip()}.")
+        echo(f"Erased {email.strip()}.")
     else:
-        click.echo(f"Nothing was held about {email.strip()}; it is now blocked from imports.")
+        echo(f"Nothing was held about {email.strip()}; it is now blocked from imports.")
 
 
 def consent_lines(store: Any, email: str) -> list[str]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._echo import echo
 
 if TYPE_CHECKING:
     from pbtp_mailer.store import Store
@@ -63,14 +64,14 @@ def lists(ctx: click.Context) -> None:
     with _open(app) as store:
         counts = store.list_counts()
     if not counts:
-        click.echo("No lists yet. Create one with: pbtp-mailer lists create NAME")
+        echo("No lists yet. Create one with: pbtp-mailer lists create NAME")
         return
     width = max(4, *(len(c.name) for c in counts))
-    click.echo(f"{'LIST':<{width}}  {'ACTIVE':>7}  {'UNSUBSCRIBED':>12}  {'BOUNCED':>7}  "
-               f"{'COMPLAINED':>10}  DESCRIPTION")
+    echo(f"{'LIST':<{width}}  {'ACTIVE':>7}  {'UNSUBSCRIBED':>12}  {'BOUNCED':>7}  "
+         f"{'COMPLAINED':>10}  DESCRIPTION")
     for c in counts:
-        click.echo(f"{c.name:<{width}}  {c.active:>7}  {c.unsubscribed:>12}  {c.bounced:>7}  "
-                   f"{c.complained:>10}  {c.description}".rstrip())
+        echo(f"{c.name:<{width}}  {c.active:>7}  {c.unsubscribed:>12}  {c.bounced:>7}  "
+             f"{c.complained:>10}  {c.description}".rstrip())
 
 
 @lists.command("create")
@@ -84,7 +85,7 @@ def lists_create(app: AppContext, name: str, description: str, public: bool) -> 
         ml = store.create_list(name, description)
         if public:
             store.signups.set_public(ml.name, True)
-    click.echo(f"Created {'public ' if public else ''}list {ml.name!r}.")
+    echo(f"Created {'public ' if public else ''}list {ml.name!r}.")
 
 
 @lists.command("delete")
@@ -101,7 +102,7 @@ def lists_delete(app: AppContext, name: str, yes: bool) -> None:
             click.confirm(f"Delete list {name!r} and its {_plural(members, 'membership')}?",
                           abort=True)
         gone = store.delete_list(name)
-    click.echo(f"Deleted list {name!r} ({_plural(gone, 'membership')}).")
+    echo(f"Deleted list {name!r} ({_plural(gone, 'membership')}).")
 
 
 @lists.command("import")
@@ -127,10 +128,10 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
                 exc.hint = "nothing was imported (--strict); fix the rows and import again"
             raise
     for p in report.rejected:
-        click.echo(str(p), err=True)
+        echo(str(p), err=True)
     for s in report.skipped:
-        click.echo(f"{report.file}:{s.line}: skipped {s.email}: {s.reason}")
-    click.echo(
+        echo(f"{report.file}:{s.line}: skipped {s.email}: {s.reason}")
+    echo(
         f"{report.file}: {_plural(report.rows, 'row')}: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {len(report.skipped)} "
         f"skipped, {len(report.rejected)} rejected."
@@ -145,19 +146,26 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--for-spreadsheet", is_flag=True,
-              help="Prefix names and attributes that start with = + - @ with an apostrophe, "
+              help="Prefix addresses, names and attributes that start with = + - @ with an "
+                   "apostrophe, "
                    "so a spreadsheet shows them instead of running them as formulas.")
 @pass_app
 def lists_export(app: AppContext, name: str, output: str | None,
                  for_spreadsheet: bool) -> None:
     """Write the members of NAME as CSV: email, name, status, changed_at, attributes."""
+    from pbtp_mailer.files import atomic_open
+
     with _open(app) as store:
+        store.get_list(name)  # an unknown list is an error before any file is touched
         if output is None:
             store.export_csv(name, sys.stdout, for_spreadsheet=for_spreadsheet)
             return
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            count = store.export_csv(name, fh, for_spreadsheet=for_spreadsheet)
-    click.echo(f"Exported {_plural(count, 'member')} of {name!r} to {output}.", err=True)
+        try:
+            with atomic_open(output, "w", encoding="utf-8", newline="") as fh:
+                count = store.export_csv(name, fh, for_spreadsheet=for_spreadsheet)
+        except OSError as exc:
+            raise click.ClickException(f"{output}: cannot write: {exc.strerror or exc}") from None
+    echo(f"Exported {_plural(count, 'member')} of {name!r} to {output}.", err=True)
 
 
 # -- subscribers -----------------------------------------------------------------
@@ -198,11 +206,11 @@ def subscribers_add(app: AppContext, list_name: str, email: str, name: str | Non
                                       resubscribe=resubscribe)
         shown = store.subscriber(email).email
     if result == "added":
-        click.echo(f"Subscribed {shown} to {list_name!r}.")
+        echo(f"Subscribed {shown} to {list_name!r}.")
     elif result == "resubscribed":
-        click.echo(f"Resubscribed {shown} to {list_name!r}.")
+        echo(f"Resubscribed {shown} to {list_name!r}.")
     else:
-        click.echo(f"{shown} is already subscribed to {list_name!r}.")
+        echo(f"{shown} is already subscribed to {list_name!r}.")
 
 
 @subscribers.command("remove")
@@ -213,7 +221,7 @@ def subscribers_remove(app: AppContext, list_name: str, email: str) -> None:
     """Remove EMAIL from LIST (an administrative removal; see `unsubscribe`)."""
     with _open(app) as store:
         store.remove_subscriber(list_name, email)
-    click.echo(f"Removed {email.strip()} from {list_name!r}.")
+    echo(f"Removed {email.strip()} from {list_name!r}.")
 
 
 @subscribers.command("show")
@@ -226,31 +234,31 @@ def subscribers_show(app: AppContext, email: str, as_json: bool) -> None:
 
     with _open(app) as store:
         if as_json:
-            click.echo(show_json(store, email))
+            echo(show_json(store, email))
             return
         d = store.subscriber(email)
         consents = consent_lines(store, email)
-    click.echo(d.email)
+    echo(d.email)
     if d.name:
-        click.echo(f"  name: {d.name}")
+        echo(f"  name: {d.name}")
     if d.attrs:
-        click.echo("  attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(d.attrs.items())))
+        echo("  attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(d.attrs.items())))
     if d.suppression:
-        click.echo(f"  suppressed on all lists: {d.suppression[0]} since {_when(d.suppression[1])}")
-    click.echo("Lists:")
+        echo(f"  suppressed on all lists: {d.suppression[0]} since {_when(d.suppression[1])}")
+    echo("Lists:")
     if not d.memberships:
-        click.echo("  (none)")
+        echo("  (none)")
     width = max([4, *(len(m[0]) for m in d.memberships)])
     for list_name, status, since in d.memberships:
-        click.echo(f"  {list_name:<{width}}  {status:<12}  since {_when(since)}")
-    click.echo("History:")
+        echo(f"  {list_name:<{width}}  {status:<12}  since {_when(since)}")
+    echo("History:")
     for h in d.history:
         detail = f"  ({h.detail})" if h.detail else ""
-        click.echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
+        echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
                    f"{h.source}{detail}")
-    click.echo("Consent:")
+    echo("Consent:")
     for line in consents or ["  (none recorded)"]:
-        click.echo(line)
+        echo(line)
 
 
 # -- suppression, unsubscribes ---------------------------------------------------
@@ -272,9 +280,9 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
     with _open(app) as store:
         report = store.import_suppressions(file, reason)
     for p in report.rejected:
-        click.echo(str(p), err=True)
-    click.echo(f"{report.file}: {_plural(report.added, 'address')} suppressed as {reason}, "
-               f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
+        echo(str(p), err=True)
+    echo(f"{report.file}: {_plural(report.added, 'address')} suppressed as {reason}, "
+         f"{report.unchanged} already suppressed, {len(report.rejected)} rejected.")
     if report.rejected:
         click.get_current_context().exit(1)
 
@@ -288,7 +296,7 @@ def suppress_remove(app: AppContext, email: str, why: str) -> None:
     """Lift the bounce or complaint of EMAIL recorded in error (an unsubscribe stays)."""
     with _open(app) as store:
         lifted = store.unsuppress(email, reason=why)
-    click.echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
+    echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
                "of each list it is subscribed to.")
 
 
@@ -313,9 +321,9 @@ def unsubscribe(app: AppContext, email: str | None, list_name: str | None,
         changed = store.unsubscribe(email, list_name, source="cli")
     where = f"from {list_name!r}" if list_name else "from all lists"
     if changed:
-        click.echo(f"Unsubscribed {email.strip()} {where}.")
+        echo(f"Unsubscribed {email.strip()} {where}.")
     else:
-        click.echo(f"{email.strip()} was already unsubscribed {where}.")
+        echo(f"{email.strip()} was already unsubscribed {where}.")
 
 
 def _from_mbox(app: AppContext, path: Path) -> None:
@@ -325,13 +333,13 @@ def _from_mbox(app: AppContext, path: Path) -> None:
     with _open(app) as store:
         report = process_mailbox(store, secret, path)
     for email, list_name in report.applied:
-        click.echo(f"Unsubscribed {email} from {list_name!r}.")
+        echo(f"Unsubscribed {email} from {list_name!r}.")
     for email, list_name in report.already:
-        click.echo(f"{email} was already unsubscribed from {list_name!r}.")
+        echo(f"{email} was already unsubscribed from {list_name!r}.")
     for problem in report.problems:
-        click.echo(problem, err=True)
-    click.echo(f"{path}: {_plural(report.messages, 'message')}: {len(report.applied)} applied, "
-               f"{len(report.already)} already done, {len(report.problems)} not applied.")
+        echo(problem, err=True)
+    echo(f"{path}: {_plural(report.messages, 'message')}: {len(report.applied)} applied, "
+         f"{len(report.already)} already done, {len(report.problems)} not applied.")
     if report.problems:
         click.get_current_context().exit(1)
 
@@ -347,24 +355,23 @@ def _from_mbox(app: AppContext, path: Path) -> None:
 @pass_app
 def serve(app: AppContext, host: str, port: int, threads: int,
           trusted_proxy: str | None) -> None:
-    """Run the public site with waitress: one-click unsubscribe, sign-up and preference pages."""
+    """Run the public site with waitress: one-click unsubscribe, sign-up and preference pages.
+
+    Limits fit a form endpoint (docs/unsubscribe.md): bodies over 64 kB are
+    refused from their Content-Length, idle connections close after 10 s.
+    """
     import waitress
 
     from pbtp_mailer.web.app import make_site, site_mounts
+    from pbtp_mailer.web.server import server_options
 
     config = app.config
     config.secret()  # a missing secret is a clear error before the port is opened
     with _open(app) as store:
         wsgi = make_site(site_mounts(store, config))
-        options: dict[str, object] = {"host": host, "port": port, "threads": threads,
-                                      "ident": "pbtp-mailer"}
-        if trusted_proxy:
-            options.update(trusted_proxy=trusted_proxy, trusted_proxy_count=1,
-                           trusted_proxy_headers="x-forwarded-for x-forwarded-proto "
-                                                 "x-forwarded-host x-forwarded-port",
-                           clear_untrusted_proxy_headers=True)
-        click.echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "
-                   "(Ctrl-C to stop).", err=True)
+        options = server_options(host, port, threads, trusted_proxy)
+        echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "
+             "(Ctrl-C to stop).", err=True)
         waitress.serve(wsgi, **options)
 
 

@@ -136,10 +136,17 @@ class DryRun:
     suppressed: int
     first_headers: str
     bytes_total: int
+    #: (address, reason) of recipients a real send would fail before sending
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
 
 def dry_run(plan: Plan) -> DryRun:
-    """Personalise every recipient's message without touching the ledger or the network."""
+    """Personalise every recipient's message without touching the ledger or the network.
+
+    A recipient whose message cannot be built (a header refused) is reported
+    in ``refused``, as a real send would fail that row, and the run goes on.
+    """
+    from pbtp_mailer.errors import HeaderError
     from pbtp_mailer.store.ledger import Claimed
 
     personaliser = Personaliser(plan.template, plan.config)
@@ -147,13 +154,19 @@ def dry_run(plan: Plan) -> DryRun:
     count = 0
     total = 0
     first = b""
+    refused: list[tuple[str, str]] = []
     domain = plan.config.newsletter.message_id_domain
     for r in plan.store.recipients(plan.mailing_list.name):
         c = Claimed(0, r.subscriber_id, r.list_id, r.email, r.name, r.attrs,
                     f"<{plan.issue.id}.dry-run.{count}@{domain}>", 1, now)
-        data = personaliser.message(c, now)
+        try:
+            data = personaliser.message(c, now)
+        except HeaderError as exc:
+            refused.append((r.email, f"refused before sending: {exc}"))
+            continue
         if not first:
             first = data.split(b"\r\n\r\n", 1)[0]
         count += 1
         total += len(data)
-    return DryRun(count, plan.suppressed, first.decode("ascii").replace("\r\n", "\n"), total)
+    return DryRun(count, plan.suppressed, first.decode("ascii").replace("\r\n", "\n"), total,
+                  refused)

@@ -30,6 +30,7 @@ import jinja2
 
 from pbtp_mailer.config import Config
 from pbtp_mailer.errors import IssueError, MailerError
+from pbtp_mailer.files import atomic_write
 from pbtp_mailer.issue.model import Issue, load_issue
 
 __all__ = ["ArchiveEntry", "ArchiveResult", "build_archive", "sent_issues", "atom_feed",
@@ -227,7 +228,5 @@ def _near(path: Path) -> Path:
 
 def _write(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically, so a web server never serves half a page."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)
 

@@ -40,6 +40,7 @@ __all__ = [
     "Issue",
     "load_issue",
     "parse_issue",
+    "utf8_place",
     "issue_json_schema",
 ]
 
@@ -55,6 +56,23 @@ def _one_line(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value.strip()
+
+
+def _header_text(value: str) -> str:
+    """A subject or preheader: RFC 2047 encoded-words in it must decode to one clean line."""
+    if "=?" in value and "?=" in value:
+        from email.header import decode_header
+
+        try:
+            decoded = "".join(p.decode(c or "ascii", "replace") if isinstance(p, bytes) else p
+                              for p, c in decode_header(value))
+        except Exception:  # noqa: BLE001 - any malformed encoded-word is refused
+            raise ValueError("malformed encoded-word (=?charset?Q/B?...?=); write the text "
+                             "itself, it is encoded when sent") from None
+        if _LINE_BREAKS.search(decoded) or _CONTROL.search(decoded):
+            raise ValueError("an encoded-word (=?...?=) hides a line break or control "
+                             "character")
+    return value
 
 
 def _markdown(value: str) -> str:
@@ -73,8 +91,16 @@ def _https_url(value: str) -> str:
     return value
 
 
+def _plausible_time(value: dt.datetime) -> dt.datetime:
+    # far years overflow when converted to UTC (year 9999 at -05:00)
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("the year must be between 1970 and 9000")
+    return value
+
+
 Line = Annotated[str, AfterValidator(_one_line)]
 Markdown = Annotated[str, AfterValidator(_markdown)]
+SubjectLine = Annotated[Line, StringConstraints(max_length=998), AfterValidator(_header_text)]
 Url = Annotated[str, AfterValidator(_https_url)]
 Doi = Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/[^\s]+$")]
 Pmid = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}$")]
@@ -212,7 +238,7 @@ class ReadMore(_Model):
 class Schedule(_Model):
     """When and to whom cron sends the issue (see `pbtp-mailer dispatch-due`)."""
 
-    send_at: dt.datetime = Field(
+    send_at: Annotated[dt.datetime, AfterValidator(_plausible_time)] = Field(
         description="ISO 8601; with an offset, or local time in the configured time zone."
     )
     lists: list[Line] = Field(min_length=1, description="Subscriber lists to send to.")
@@ -227,7 +253,7 @@ class Issue(_Model):
     date: dt.date = Field(description="Issue date (YYYY-MM-DD).")
     date_label: Line | None = Field(None, description="Shown date, default 'March 2024'.")
     title: Line = Field(description="The issue's headline (the one level-1 heading).")
-    subject: Annotated[Line, StringConstraints(max_length=998)] = Field(
+    subject: SubjectLine = Field(
         description="E-mail subject (keep it under 78 characters)."
     )
     preheader: Annotated[Line, StringConstraints(max_length=300)] = Field(
@@ -365,7 +391,10 @@ def parse_issue(text: str, file: str) -> Issue:
                 issue._file = file
                 issue._positions = located.values
             except ValidationError as exc:
-                problems.extend(_problems_from(exc, located))
+                # a value the YAML layer refused (None now) is reported once, by that layer
+                refused = {(p.line, p.col) for p in located.problems}
+                problems.extend(p for p in _problems_from(exc, located)
+                                if (p.line, p.col) not in refused)
     if problems or issue is None:
         problems.sort(key=lambda p: (p.line, p.col or 0))
         raise IssueError(problems)
@@ -381,14 +410,33 @@ def load_issue(path: str | Path) -> Issue:
         raise IssueError([Problem(str(p), 1, None, "", "file not found")]) from None
     except IsADirectoryError:
         raise IssueError([Problem(str(p), 1, None, "", "is a directory, not an issue file")]) from None
+    except OSError as exc:
+        raise IssueError([Problem(str(p), 1, None, "", f"cannot read: {exc.strerror or exc}")]
+                         ) from None
+    if len(raw) > MAX_ISSUE_BYTES:
+        raise IssueError([Problem(str(p), 1, None, "", f"{len(raw):,} bytes: an issue file is "
+                                  f"limited to {MAX_ISSUE_BYTES:,}")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise IssueError([Problem(str(p), line, None, "",
+        line, col = utf8_place(raw, exc.start)
+        raise IssueError([Problem(str(p), line, col, "",
                                   f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")]
                          ) from None
     return parse_issue(text, str(p))
+
+
+MAX_ISSUE_BYTES = 4_000_000
+"""Larger files are refused before parsing (a long issue is about 50 kB)."""
+
+
+def utf8_place(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of byte ``offset`` of mostly-UTF-8 ``raw``."""
+    start = raw.rfind(b"\n", 0, offset) + 1
+    head = raw[start:offset].decode("utf-8", "replace")
+    if raw.startswith(b"\xef\xbb\xbf") and start == 0:
+        head = head[1:]
+    return raw.count(b"\n", 0, offset) + 1, len(head) + 1
 
 
 def issue_json_schema() -> dict[str, Any]:

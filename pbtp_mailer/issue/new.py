@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pbtp_mailer.errors import IssueError, MailerError, Problem
+from pbtp_mailer.files import atomic_write
 from pbtp_mailer.issue.yamlsource import load_located
 
 __all__ = ["new_issue", "issue_template"]
@@ -189,15 +190,18 @@ def new_issue(issue_id: str, issues_dir: str | os.PathLike[str], *,
         if not isinstance(located.data, dict):
             raise IssueError([Problem(str(src), 1, 1, "", "the top level must be a mapping")])
         previous = located.data
-    schema_ref = _schema_ref(folder)
-    body = issue_template(issue_id, previous=previous, schema_ref=schema_ref, today=today,
-                          source=str(from_file) if from_file is not None else None)
-    folder.mkdir(parents=True, exist_ok=True)
     try:
-        with open(target, "x", encoding="utf-8") as fh:  # "x": refuse a file created meanwhile
-            fh.write(body)
+        schema_ref = _schema_ref(folder)
+        body = issue_template(issue_id, previous=previous, schema_ref=schema_ref, today=today,
+                              source=str(from_file) if from_file is not None else None)
+        folder.mkdir(parents=True, exist_ok=True)
+        # never overwrite, not even a file created meanwhile; never leave half a file
+        atomic_write(target, body.encode("utf-8"), overwrite=False)
     except FileExistsError:
         raise MailerError(f"{target}: already exists; not overwriting it") from None
+    except OSError as exc:
+        where = exc.filename or folder
+        raise MailerError(f"{where}: cannot write: {exc.strerror or exc}") from None
     return target
 
 
@@ -211,6 +215,6 @@ def _schema_ref(folder: Path) -> str:
         from pbtp_mailer.issue.model import issue_json_schema
 
         folder.mkdir(parents=True, exist_ok=True)
-        local.write_text(json.dumps(issue_json_schema(), indent=2, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+        text = json.dumps(issue_json_schema(), indent=2, ensure_ascii=False) + "\n"
+        atomic_write(local, text.encode("utf-8"))
     return f"./{SCHEMA_NAME}"

@@ -4,6 +4,15 @@ PyYAML's C composer (``CSafeLoader``, ~10x the pure-Python loader) builds the
 node tree; we construct the data ourselves so that each path such as
 ``("articles", 0, "title")`` maps to its ``(line, col)``, and so that
 duplicate keys, which PyYAML silently overwrites, are reported.
+
+The loader is bounded, because an issue file may come from anyone with
+write access to the issues folder and is read by cron: aliases (``*name``)
+are refused before anything is built (an alias bomb expands exponentially
+and a self-referencing alias never ends), nesting deeper than ``MAX_DEPTH``
+is refused (far below Python's recursion limit), only the plain YAML types
+are accepted (``!!binary``, ``!!set`` or custom tags are refused, not
+decoded) and values Python cannot hold (``2024-02-30``, a 5,000-digit
+integer) are problems with their place. Nothing but ``Problem`` comes out.
 """
 
 from __future__ import annotations
@@ -20,7 +29,18 @@ try:  # pragma: no cover - depends on how PyYAML was built
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["Located", "load_located"]
+__all__ = ["Located", "load_located", "MAX_DEPTH"]
+
+MAX_DEPTH = 32
+"""Deepest nesting of mappings and lists accepted (an issue needs about 5)."""
+
+_YAML = "tag:yaml.org,2002:"
+_PLAIN_TAGS = {
+    yaml.ScalarNode: {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null",
+                                               "timestamp", "merge")},
+    yaml.SequenceNode: {f"{_YAML}seq"},
+    yaml.MappingNode: {f"{_YAML}map"},
+}
 
 Path = tuple[str | int, ...]
 
@@ -56,13 +76,18 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> Any:
         mark = node.start_mark
         self.out.values[path] = (mark.line + 1, mark.column + 1)
+        if node.tag not in _PLAIN_TAGS[type(node)]:
+            tag = node.tag.replace(_YAML, "!!")
+            self._problem(node, path, f"the tag {tag} is not accepted: write plain text, "
+                                      "numbers, dates, lists and mappings")
+            return None
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     self._problem(key_node, path, "keys must be plain scalars")
                     continue
-                key = self._scalar(key_node)
+                key = self._scalar(key_node, path)
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self._problem(key_node, path, "merge keys (<<) are not supported")
                     continue
@@ -78,19 +103,71 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
         try:
             return self._scalars.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            self._problem(node, (), getattr(exc, "problem", None) or str(exc))
-            return None
+            self._problem(node, path, getattr(exc, "problem", None) or str(exc))
+        except (ValueError, OverflowError) as exc:  # 2024-02-30, 5,000 digits, +99:00
+            self._problem(node, path, _unreadable(node, exc))
+        return None
 
     def _problem(self, node: yaml.Node, path: Path, message: str) -> None:
         m = node.start_mark
         dotted = _dotted(path)
         self.out.problems.append(Problem(self.out.file, m.line + 1, m.column + 1, dotted, message))
+
+
+def _unreadable(node: yaml.Node, exc: Exception) -> str:
+    kind = node.tag.replace(_YAML, "")
+    value = str(node.value)
+    shown = repr(value) if len(value) <= 40 else f"{value[:20]!r}... ({len(value)} characters)"
+    if kind == "int" and len(value) > 100:
+        return f"integer {shown} is too long"
+    why = str(exc).split(";")[0]
+    why = why if len(why) <= 60 else why[:57] + "..."
+    return f"not a valid {'date' if kind == 'timestamp' else kind}: {shown} ({why})"
+
+
+def _bounds(text: str, file: str) -> Problem | None:
+    """The first alias or too-deep nesting, found on the event stream before any node is built."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return _at(file, event, f"aliases (*{event.anchor}) are not supported: "
+                                    "write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return _at(file, event, f"nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _at(file: str, event: yaml.Event, message: str) -> Problem:
+    m = event.start_mark
+    line, col = (m.line + 1, m.column + 1) if m is not None else (1, 1)
+    return Problem(file, line, col, "", message)
+
+
+def _reader_place(text: str, exc: yaml.YAMLError) -> tuple[int, int]:
+    """Line and column of a reader error (a control character): its offset, counted in text."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return mark.line + 1, mark.column + 1
+    position = getattr(exc, "position", None)
+    if not isinstance(position, int):
+        return 1, 1
+    encoded = text.encode("utf-8")  # the C reader counts bytes of UTF-8
+    if position <= len(encoded):
+        before = encoded[:position].decode("utf-8", "replace")
+    else:
+        before = text[:position]
+    head = before.rsplit("\n", 1)
+    return before.count("\n") + 1, len(head[-1]) + 1
 
 
 def _dotted(path: Path) -> str:
@@ -104,6 +181,10 @@ def load_located(text: str, file: str) -> Located:
     """Parse one YAML document. Syntax errors come back as problems, never raised."""
     builder = _Builder(file)
     try:
+        bound = _bounds(text, file)
+        if bound is not None:
+            builder.out.problems.append(bound)
+            return builder.out
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -117,10 +198,9 @@ def load_located(text: str, file: str) -> Located:
         builder.out.problems.append(Problem(file, line, col, "", f"YAML syntax: {what}"))
         return builder.out
     except yaml.YAMLError as exc:  # e.g. reader errors for control characters
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        col = mark.column + 1 if mark else 1
-        builder.out.problems.append(Problem(file, line, col, "", f"YAML: {exc}"))
+        line, col = _reader_place(text, exc)
+        what = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        builder.out.problems.append(Problem(file, line, col, "", f"YAML: {what}"))
         return builder.out
     if node is None:
         builder.out.problems.append(Problem(file, 1, 1, "", "the file is empty"))

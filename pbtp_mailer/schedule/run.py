@@ -62,8 +62,9 @@ class DueRunner:
     def __init__(self, config: Config, store: Store, issues_dir: Path, *, clock: Clock,
                  log: RunLog, sleep: Callable[[float], None] = time.sleep,
                  sender_factory: SenderFactory | None = None,
-                 schedule_clock: Clock | None = None) -> None:
+                 schedule_clock: Clock | None = None, skip_doctor: bool = False) -> None:
         self.config, self.store, self.issues_dir = config, store, issues_dir
+        self.skip_doctor = skip_doctor
         self.clock, self.log, self.sleep = clock, log, sleep
         #: what is due and what is stale is judged on this clock (``--now``); the ledger
         #: (sent_at, heartbeats that tell live dispatchers from dead ones) keeps ``clock``
@@ -171,6 +172,12 @@ class DueRunner:
             plan = plan_dispatch(path, self.config, self.store, options)
             if plan.issue.id != issue_id:
                 raise MailerError(f"{path}: now holds issue '{plan.issue.id}', not '{issue_id}'")
+            if why == "due":  # the doctor gate: a new large dispatch waits for failing checks
+                from pbtp_mailer.doctor import gate_dispatch
+
+                for note in gate_dispatch(self.config, sender, plan.recipients,
+                                          skip=self.skip_doctor):
+                    self.log.event("doctor", issue=issue_id, list=list_name, msg=note)
             if why != "resume":
                 self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
                                sender=plan.sender_name, recipients=plan.recipients)
@@ -235,7 +242,8 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
             schedule_clock: Clock | None = None, log: RunLog | None = None,
             sleep: Callable[[float], None] = time.sleep,
             sender_factory: SenderFactory | None = None,
-            on_start: Callable[[DueRunner], None] | None = None) -> DueReport:
+            on_start: Callable[[DueRunner], None] | None = None,
+            skip_doctor: bool = False) -> DueReport:
     """One cron run: take the lock (``LockBusyError`` if held), open the store, run.
 
     ``clock`` is the time of the ledger and the log (default: the wall
@@ -263,7 +271,7 @@ def run_due(config: Config, *, issues_dir: Path | None = None, clock: Clock | No
         with Store.open(config, clock=clock) as store:
             runner = DueRunner(config, store, issues_dir or config.base_dir / "issues",
                                clock=clock, log=log, sleep=sleep, sender_factory=sender_factory,
-                               schedule_clock=schedule_clock)
+                               schedule_clock=schedule_clock, skip_doctor=skip_doctor)
             if on_start is not None:
                 on_start(runner)
             return runner.run()

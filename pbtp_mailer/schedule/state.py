@@ -159,8 +159,10 @@ class Scheduled:
 def find_scheduled(issues_dir: Path, config: Config) -> tuple[list[Scheduled], list[str]]:
     """Scheduled issues of ``issues_dir/*.y(a)ml`` by send time, and one line per problem.
 
-    A file that does not load is a problem (it might be meant for cron); two
-    scheduled files with one issue id are both held back.
+    A file that does not load is a problem (it might be meant for cron),
+    reported in one line (its first problem; ``check`` lists them all) and
+    the other files go on; two scheduled files with one issue id are both
+    held back.
     """
     from pbtp_mailer.issue.model import load_issue
 
@@ -177,8 +179,11 @@ def find_scheduled(issues_dir: Path, config: Config) -> tuple[list[Scheduled], l
                 continue
             found.append(Scheduled(issue, path, resolve_send_at(issue,
                                                                 config.newsletter.timezone)))
-        except IssueError as exc:
-            problems += [str(p) for p in exc.problems]
+        except IssueError as exc:  # one line per file: cron mails these lines
+            first = str(exc.problems[0]) if exc.problems else f"{path}: invalid"
+            more = len(exc.problems) - 1
+            problems.append(first + (f" (and {more} more: pbtp-mailer check {path})"
+                                     if more > 0 else ""))
     by_id: dict[str, list[Scheduled]] = {}
     for s in found:
         by_id.setdefault(s.issue.id, []).append(s)

@@ -54,13 +54,17 @@ class OutboxSender(BaseSender):
             f"Return-Path: <{msg.mail_from}>\nX-Envelope-To: {', '.join(msg.rcpt_to)}\n"
         ).encode()
         tmp = self.path / "tmp" / key
-        with open(tmp, "xb") as fh:
-            fh.write(envelope)
-            fh.write(msg.data.replace(b"\r\n", b"\n"))
-            if self.fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.rename(tmp, self.path / "new" / key)
+        try:
+            with open(tmp, "xb") as fh:
+                fh.write(envelope)
+                fh.write(msg.data.replace(b"\r\n", b"\n"))
+                if self.fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.rename(tmp, self.path / "new" / key)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half message in tmp/
+            raise
         return key
 
     def send(self, batch: Sequence[Outgoing]) -> list[SendResult]:

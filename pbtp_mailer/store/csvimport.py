@@ -35,7 +35,12 @@ from pbtp_mailer.store.db import bulk_insert, in_chunk_size, key_in
 from pbtp_mailer.store.erasure import erased_among
 from pbtp_mailer.store.schema import memberships, status_history, subscribers, suppressions
 from pbtp_mailer.store.subscribe_schema import consent_records
-from pbtp_mailer.store.subscribers import InvalidAddress, check_text, normalize_email
+from pbtp_mailer.store.subscribers import (
+    InvalidAddress,
+    check_sendable,
+    check_text,
+    normalize_email,
+)
 
 if TYPE_CHECKING:
     from pbtp_mailer.store import Store
@@ -116,6 +121,7 @@ def _check_rows(table: Any, report: ImportReport) -> list[_Row]:
         cells = cells + [""] * (width - len(cells))
         try:
             email, key = normalize_email(cells[email_col])
+            check_sendable(email)
             name = check_text(cells[name_col], "name") if name_col is not None else None
         except InvalidAddress as exc:
             reject(str(exc))
@@ -253,8 +259,9 @@ def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 
     """Write every member of the list (any status) as CSV; return the number of rows.
 
     ``for_spreadsheet`` defuses CSV formula injection (OWASP): a name or attribute
-    starting with ``= + - @`` (or a tab/CR) gets a leading apostrophe. Off by default,
-    so that an export imports back unchanged.
+    starting with ``= + - @`` (or a tab/CR) gets a leading apostrophe; so does an
+    address (``=cmd|...@example.org`` is a valid one). Off by default, so that an
+    export imports back unchanged.
     """
     cell = _spreadsheet_safe if for_spreadsheet else _plain
     ml = store.get_list(list_name)
@@ -292,7 +299,7 @@ def export_csv(store: Store, list_name: str, out: IO[str], *, batch_size: int = 
         for r in rows:
             status, since = (r.reason, r.created_at) if r.reason else (r.status, r.changed_at)
             attrs = r.attrs or {}
-            writer.writerow([r.email, cell(r.name or ""), status, _iso(since),
+            writer.writerow([cell(r.email), cell(r.name or ""), status, _iso(since),
                              *(cell(str(attrs.get(k, ""))) for k in columns)])
             count += 1
     return count

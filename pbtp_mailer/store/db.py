@@ -68,6 +68,8 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         if not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # messages must never carry bound parameters: they are subscribers' addresses
+    kwargs.setdefault("hide_parameters", True)
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:

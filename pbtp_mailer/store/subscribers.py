@@ -8,6 +8,7 @@ nothing here logs anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ __all__ = [
     "SubscriberDetails",
     "HistoryEntry",
     "normalize_email",
+    "check_sendable",
     "email_key",
     "get_list",
     "all_lists",
@@ -109,12 +111,44 @@ def normalize_email(raw: str) -> tuple[str, str]:
 
 
 def check_text(value: str | None, what: str) -> str | None:
-    """Names end up in headers: refuse control characters there."""
+    """Names end up in headers and on terminals: refuse control characters there.
+
+    Every C0 and C1 control character but the tab is refused (VT, ESC, DEL,
+    NEL...): an ESC in a name would drive the terminal of whoever lists it.
+    """
     if value is None:
         return None
     if any(c in value for c in "\r\n\0"):
         raise InvalidAddress(f"{what} {value!r} contains a line break or NUL")
+    bad = CONTROL_CHARS.search(value)
+    if bad:
+        raise InvalidAddress(f"{what} {value!r} contains the control character "
+                             f"U+{ord(bad.group()):04X}")
     return value.strip() or None
+
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters except the tab."""
+
+
+def check_sendable(email: str) -> None:
+    """Refuse an address no sender of ours can deliver to (messages are ASCII-only).
+
+    A non-ASCII local part needs SMTPUTF8, which ``compose.message`` does not
+    write; a non-ASCII domain is delivered in its ASCII (``xn--``) form.
+    """
+    if email.isascii():
+        return
+    local, _, domain = email.rpartition("@")
+    if not local.isascii():
+        raise InvalidAddress(f"address {email!r} has non-ASCII characters before the @: "
+                             "sending to it needs SMTPUTF8, which pbtp-mailer does not use")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_domain = "xn--..."
+    raise InvalidAddress(f"address {email!r} has a non-ASCII domain: write it in its ASCII "
+                         f"form ({local}@{ascii_domain})")
 
 
 def _mailing_list(row: Any) -> MailingList:
@@ -251,6 +285,7 @@ def add_subscriber(
     """
     ml = get_list(conn, list_name)
     email, key = normalize_email(raw_email)
+    check_sendable(email)
     name = check_text(name, "name")
     sup = conn.execute(
         select(suppressions.c.reason).where(suppressions.c.email_key == key)

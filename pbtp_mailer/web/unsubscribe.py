@@ -8,6 +8,8 @@
                     the same form. A GET never unsubscribes: link scanners
                     and mail-security proxies prefetch every URL in a message.
 
+The probe token (``tokens.make_probe_token``, used by ``pbtp-mailer doctor``)
+answers a one-click POST with 200 and touches nothing.
 A forged, truncated or unknown token gets 404 and changes nothing; a POST
 with any other body gets 400. The path may carry a prefix (``/pbtp/u/TOKEN``)
 so the app works behind a reverse proxy that does not strip it. Nothing is
@@ -27,7 +29,7 @@ from urllib.parse import parse_qs
 from sqlalchemy.exc import SQLAlchemyError
 
 from pbtp_mailer.errors import StoreError, TokenError
-from pbtp_mailer.tokens import read_token
+from pbtp_mailer.tokens import PROBE_IDS, read_token
 
 if TYPE_CHECKING:
     from pbtp_mailer.config import Newsletter
@@ -130,6 +132,11 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
             return not_found(start, method == "HEAD")
         try:
             sid, lid = read_token(secret, token)
+            if (sid, lid) == PROBE_IDS and method == "POST":
+                size = str(environ.get("CONTENT_LENGTH") or "0")
+                body = environ["wsgi.input"].read(min(int(size), MAX_BODY) if size.isdigit() else 0)
+                ok = is_one_click_body(environ.get("CONTENT_TYPE", ""), body)
+                return respond(start, 200 if ok else 400, page("Probe", "<h1>Probe</h1>"))
             found = store.member(sid, lid)
         except TokenError:
             return not_found(start, method == "HEAD")

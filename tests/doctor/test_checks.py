@@ -1,0 +1,155 @@
+"""The checks that need no DNS: the unsubscribe probe against the real serve over
+plain HTTP, config placeholders and secret, the ledger's bounce rate, the offline
+message check."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.conftest import ROOT, TEST_SECRET
+from tests.doctor.conftest import load, write_config
+from tests.doctor.test_gate import cli, make_list
+from tests.support.smtpd import FakeSMTPServer
+
+ISSUE = "issues/2024-03.yaml"
+
+
+@pytest.fixture
+def plain_serve(project):
+    """The real site (waitress) on plain HTTP; yields (base URL, store)."""
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    from pbtp_mailer.store import Store
+    from pbtp_mailer.web.app import make_site, site_mounts
+
+    write_config(project, nameserver="127.0.0.1:9")
+    config = load(project)
+    store = Store.open(config)
+    server = create_server(make_site(site_mounts(store, config)), host="127.0.0.1", port=0,
+                           threads=2)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        finally:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}/u/", store
+    stop.set()
+    thread.join(10)
+    store.close()
+
+
+def test_probe_answers_200_changes_nothing_but_http_is_a_fail(project, plain_serve):
+    from pbtp_mailer.doctor.probes import check_unsubscribe_url, probe_unsubscribe
+
+    base, store = plain_serve
+    make_list(project, 3)
+    write_config(project, nameserver="127.0.0.1:9", unsubscribe=base)
+    config = load(project)
+    before = [(c.name, c.active, c.unsubscribed) for c in store.list_counts()]
+    https = check_unsubscribe_url(config)
+    assert https.status == "fail" and https.message.startswith(f"{base}: one-click unsubscribe "
+                                                               "must be https")
+    probe = probe_unsubscribe(config)
+    assert probe.status == "ok", probe
+    assert probe.message.endswith(": 200, no cookie (probe token: nothing changed)")
+    assert [(c.name, c.active, c.unsubscribed) for c in store.list_counts()] == before
+
+
+def test_probe_against_a_serve_with_another_secret(project, plain_serve):
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.doctor.probes import probe_unsubscribe
+
+    base, _ = plain_serve
+    write_config(project, nameserver="127.0.0.1:9", unsubscribe=base)
+    other = load_config(project / "pbtp-mailer.toml",
+                        environ={"PBTP_MAILER_SECRET": "another-secret-0123456789abcdef"})
+    probe = probe_unsubscribe(other)
+    assert probe.status == "fail"
+    assert "answered 404 Not Found" in probe.message
+    assert probe.fix.startswith("the probe token is unknown there")
+
+
+def test_probe_token_with_a_wrong_body_is_400(project, plain_serve):
+    import httpx
+
+    from pbtp_mailer.tokens import make_probe_token, read_token
+
+    base, _ = plain_serve
+    token = make_probe_token(TEST_SECRET.encode())
+    assert read_token(TEST_SECRET.encode(), token) == (0, 0)
+    assert httpx.post(base + token, data={"List-Unsubscribe": "Other"}).status_code == 400
+    assert httpx.get(base + token).status_code == 404  # a GET shows no page for it
+
+
+def test_nothing_listening_is_a_fail_naming_the_url(project):
+    from pbtp_mailer.doctor.probes import probe_unsubscribe
+
+    write_config(project, nameserver="127.0.0.1:9", unsubscribe="https://127.0.0.1:9/u/")
+    probe = probe_unsubscribe(load(project))
+    assert probe.status == "fail"
+    assert probe.message.startswith("POST https://127.0.0.1:9/u/") and "ConnectError" in \
+        probe.message
+
+
+def test_config_placeholders_and_missing_secret():
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.doctor.configcheck import check_config
+
+    config = load_config(ROOT / "pbtp-mailer.toml", environ={})
+    found = check_config(config)
+    assert [c.status for c in found] == ["fail", "fail", "fail"]
+    assert "placeholder values left in newsletter.from, newsletter.reply_to" in found[0].message
+    assert "postal_address" in found[1].message
+    assert found[2].message.startswith("PBTP_MAILER_SECRET is not set")
+    assert found[2].fix.startswith("export PBTP_MAILER_SECRET=")
+
+
+def test_reputation_from_the_ledger(project):
+    from pbtp_mailer.doctor.reputation import check_reputation
+    from pbtp_mailer.store import Store
+
+    with FakeSMTPServer() as smtp:
+        smtp.rcpt_codes = {"member00001@example.com": "550 5.1.1 no such user"}
+        write_config(project, nameserver="127.0.0.1:9", relay_host="127.0.0.1",
+                     relay_port=smtp.port)
+        make_list(project, 10)
+        r = cli("send", ISSUE, "--list", "members", "--yes")
+        assert r.exit_code == 3, r.output
+    with Store.open(load(project)) as store:
+        bounce, complaints = check_reputation(store)
+    assert bounce.status == "fail"
+    assert bounce.message.startswith("bounce rate 10.00% (1 failed of 10 in 1 dispatches")
+    assert complaints.status == "ok" and complaints.message.startswith("complaint rate unknown")
+
+
+def test_message_offline_signed_and_checked(project):
+    r = cli_offline_message(project)
+    assert "ok    [message]  1 DKIM signature(s); not verified (--offline)" in r.output
+    assert "ok    [unsubscribe]  built message: List-Unsubscribe (https) and " \
+           "List-Unsubscribe-Post present, DKIM-signed" in r.output
+    assert "ok    [message]  List-Id: PBTP News <news.pbtp.test>" in r.output
+    assert "[message]  SpamAssassin" in r.output
+
+
+def cli_offline_message(project):
+    write_config(project, nameserver="127.0.0.1:9")
+    r = cli("doctor", "--offline", "--issue", ISSUE)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def test_bad_issue_is_exit_2(project):
+    write_config(project, nameserver="127.0.0.1:9")
+    (project / "bad.yaml").write_text("id: [\n")
+    r = cli("doctor", "--offline", "--issue", "bad.yaml")
+    assert r.exit_code == 2 and r.output.startswith("Error: ") and "bad.yaml" in r.output
