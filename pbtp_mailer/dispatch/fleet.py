@@ -40,6 +40,7 @@ class Fleet:
         self.registry = ledger.workers(owner)
         self.quota: str | None = None
         self.lost: str | None = None
+        self._next_look = 0.0  # time.monotonic() of the next heartbeat check (called per message)
 
     def start(self, *, issue_id: str, list_name: str) -> None:
         self.registry.register(issue_id=issue_id, list_name=list_name, sender=self.sender_name)
@@ -70,6 +71,10 @@ class Fleet:
     def tick(self, sent: int, dispatch_id: int) -> bool:
         """Beat when due and take over dead workers' claims; False: this worker lost its
         lease (declared dead by another) and must stop."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return True
+        self._next_look = now + 1.0
         if not self.registry.due():
             return True
         if not self.registry.beat(sent):
