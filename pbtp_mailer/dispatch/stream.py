@@ -98,6 +98,8 @@ class LedgerFeed:
             self._check_pause()  # here, not per reply: the replies of a batch all count
             if self.ended or not self._running():
                 return None
+            if self.crash is not None and not self.ready:
+                return None  # the policy failed: send what is marked, claim nothing more
             wait = self.hold_until - self.monotonic()
             if wait > 0:
                 return wait
@@ -144,7 +146,6 @@ class LedgerFeed:
             # the policy failed: end the stream, but let the other sessions finish their
             # messages and keep every acceptance; this row stays 'sending' (ambiguous)
             self.crash = self.crash or exc
-            self.ended = True
             return
         self._gather(decision)
         self.consecutive += 1

@@ -139,8 +139,10 @@ def test_finding7_accepted_rows_are_sent_after_a_crash_in_the_batch(world):
         got = delivered(server)
     rows = ledger_rows(store)
     accepted = [e for e in emails[:4] if e != emails[2]]
-    assert sorted(got) == accepted
-    assert {e: rows[e] for e in accepted} == {e: "sent" for e in accepted}
+    # streaming: a session that finished early may have taken the next row before the
+    # crash; every message handed out is still answered and recorded
+    assert set(accepted) <= set(got) and emails[2] not in got
+    assert {e: rows[e] for e in got} == {e: "sent" for e in got}
     ambiguous = {r.email for r in store.ledger().ambiguous(plan_id(store))}
     assert ambiguous <= {emails[2]}  # never a row the server accepted
 
