@@ -127,7 +127,7 @@ class SharedRateLimit:
                 self.full = lease.full
                 return 0
             if not lease.granted:
-                return lease.wait + self.rng.uniform(0, self.lease_seconds / 2)
+                return lease.wait + self.rng.uniform(0, self.lease_seconds / 4)
             self._local, self._leased_at, self._leased_when = lease.granted, now, lease.when
         n = min(want, self._local)
         self._local -= n
@@ -176,8 +176,11 @@ class SharedRateLimit:
             tokens, stamp = self._bucket(conn, now)  # also the lock quota counts rely on
             self._give_back(conn, when)
             grant = want
-            if self.per_second:  # a whole lease or nothing: few leases, however fast we pace
-                grant = min(want, int(tokens)) if tokens >= min(want, self.lease_size) else 0
+            if self.per_second:
+                # a whole lease or nothing (few leases, however fast we pace), and all that
+                # is there up to the bucket's size: what waited for us is not lost
+                grant = min(int(self._burst), int(tokens)) \
+                    if tokens >= min(want, self.lease_size) else 0
             full = None
             if self.windows and grant:
                 room, full = self._room(conn, when)
