@@ -38,6 +38,8 @@ __all__ = ["Personal", "MessageTemplate", "new_message_id", "check_header_value"
 SLOT_RE = re.compile(re.escape(SLOT_PREFIX) + r"([A-Za-z0-9_.-]+)" + re.escape(SLOT_SUFFIX))
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\x00]")
 _QP_SAFE = re.compile(r"^[\x21-\x2d\x2f-\x3c\x3e-\x7e](?:[\x20-\x3c\x3e-\x7e]{0,71}[\x21-\x3c\x3e-\x7e])?$")
+#: printable ASCII with no space and no '=' (a URL, a token): QP is itself, cut in lines
+_QP_WORD = re.compile(r"^[\x21-\x3c\x3e-\x7e]+$")
 _POLICY = email.policy.SMTP.clone(max_line_length=78)
 _CRLF = b"\r\n"
 
@@ -108,6 +110,11 @@ def _qp_piece(text: str) -> bytes:
 def _qp_value(value: str) -> bytes:
     if _QP_SAFE.match(value):  # fast path: short printable ASCII, no '=', no leading '.'
         return value.encode("ascii") + b"=\r\n"
+    if _QP_WORD.match(value):  # a long URL: soft breaks every 73 characters
+        raw = value.encode("ascii")
+        lines = [raw[i:i + 73] for i in range(0, len(raw), 73)]
+        if not any(line[:1] == b"." for line in lines):
+            return b"=\r\n".join(lines) + b"=\r\n"
     return _qp_piece(value)
 
 
