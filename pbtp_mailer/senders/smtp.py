@@ -85,7 +85,8 @@ class SMTPSender(BaseSender):
         tls = opts.text("tls", TLSMode.IMPLICIT if implicit_default else TLSMode.STARTTLS)
         if tls not in TLSMode.ALL:
             raise ConfigError(f"{opts.where}: 'tls' must be one of {', '.join(TLSMode.ALL)}")
-        port = opts.integer("port", 465 if tls == TLSMode.IMPLICIT else 587, minimum=1)
+        port = opts.integer("port", 465 if tls == TLSMode.IMPLICIT else 587, minimum=1,
+                            maximum=65535)
         assert tls is not None and port is not None
         if tls == TLSMode.NONE and not is_loopback(host) and not opts.flag("allow_plaintext"):
             raise ConfigError(
