@@ -109,7 +109,7 @@ def test_preview_follows_layout_and_config_edits(page, preview, project):
     page.goto(preview.url)
     _wait(page, PHONE_HAS, "Spotlight on New Alliance Program")
     _edit(project / "layouts" / "default" / "_footer.mjml.j2",
-          "is the e-newsletter of", "is the much-loved e-newsletter of")
+          "{{ nl.name }} is {{ nl.description }}.", "{{ nl.name }} is the much-loved e-newsletter.")
     _wait(page, PHONE_HAS, "much-loved e-newsletter")
     _edit(project / "pbtp-mailer.toml", 'name = "Alliance PBTP News"', 'name = "PBTP Weekly"')
     _wait(page, PHONE_HAS, "PBTP Weekly")
