@@ -37,7 +37,7 @@ _SKELETON: dict[str, Any] = {
 }
 
 
-def _q(value: str) -> str:
+def _yaml_str(value: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     return json.dumps(value, ensure_ascii=False)
 
@@ -57,8 +57,8 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         "# Replace every TODO, then: pbtp-mailer check THIS-FILE ; pbtp-mailer preview THIS-FILE",
         "# Fields: docs/issue-format.md. Markdown fields take **bold**, [links](https://...),",
         "# lists and '#' headings.",
-        f"id: {_q(issue_id)}",
-        f"masthead: {_q(str(prev.get('masthead') or 'E-Newsletter'))}",
+        f"id: {_yaml_str(issue_id)}",
+        f"masthead: {_yaml_str(str(prev.get('masthead') or 'E-Newsletter'))}",
         f"date: {day.isoformat()}",
         "# date_label: \"March 2024\"   # how the date is shown; default: month and year",
         "title: \"TODO: the issue's headline\"",
@@ -66,54 +66,66 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         "subject: \"TODO: subject line\"",
         "preheader: \"TODO: one sentence that makes readers open the issue, "
         "40 to 100 characters.\"",
-        f"layout: {_q(str(prev.get('layout') or 'default'))}",
+        f"layout: {_yaml_str(str(prev.get('layout') or 'default'))}",
     ]
     if prev.get("language"):
-        out.append(f"language: {_q(str(prev['language']))}")
+        out.append(f"language: {_yaml_str(str(prev['language']))}")
     out += ["", "articles:"]
     articles = prev.get("articles") if isinstance(prev.get("articles"), list) else None
     for n, art in enumerate(articles or _SKELETON["articles"], 1):
-        art = art if isinstance(art, dict) else {}
-        out.append(f"  # Article {n}")
-        first = "  - "
-        if art.get("kicker"):
-            out.append(f"{first}kicker: \"TODO: short label above the title\"")
-            first = "    "
-        out.append(f"{first}title: \"TODO: article title\"")
-        byline = art.get("byline")
-        if isinstance(byline, dict):
-            out += ["    byline:", "      name: \"TODO: author's name\""]
-            if byline.get("credentials"):
-                out.append("      credentials: \"TODO: e.g. MD\"")
-            titles = byline.get("titles")
-            if isinstance(titles, list) and titles:
-                out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
-            if byline.get("affiliation"):
-                out.append("      affiliation: \"TODO: institution\"")
-        out += ["    body: |", "      TODO: the article, in Markdown.", "",
-                "      A new paragraph after a blank line."]
-        if art.get("references"):
-            out += ["    references:",
-                    "      # One per cited work; the DOI (bare, no https://doi.org/) is linked.",
-                    "      - citation: \"TODO: Authors. Title. Journal. Year;Vol(Issue):pages.\"",
-                    "        doi: \"10.0000/TODO\"",
-                    "        # pmid: \"12345678\"",
-                    "        # pmcid: \"PMC1234567\""]
+        out += _article_lines(n, art if isinstance(art, dict) else {})
+    out += _closing_lines(prev)
+    return "\n".join(out) + "\n"
+
+
+def _article_lines(n: int, art: dict[str, Any]) -> list[str]:
+    """One article of the template: TODOs in the shape of the previous issue's article."""
+    out = [f"  # Article {n}"]
+    first = "  - "
+    if art.get("kicker"):
+        out.append(f"{first}kicker: \"TODO: short label above the title\"")
+        first = "    "
+    out.append(f"{first}title: \"TODO: article title\"")
+    byline = art.get("byline")
+    if isinstance(byline, dict):
+        out += ["    byline:", "      name: \"TODO: author's name\""]
+        if byline.get("credentials"):
+            out.append("      credentials: \"TODO: e.g. MD\"")
+        titles = byline.get("titles")
+        if isinstance(titles, list) and titles:
+            out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
+        if byline.get("affiliation"):
+            out.append("      affiliation: \"TODO: institution\"")
+    out += ["    body: |", "      TODO: the article, in Markdown.", "",
+            "      A new paragraph after a blank line."]
+    if art.get("references"):
+        out += ["    references:",
+                "      # One per cited work; the DOI (bare, no https://doi.org/) is linked.",
+                "      - citation: \"TODO: Authors. Title. Journal. Year;Vol(Issue):pages.\"",
+                "        doi: \"10.0000/TODO\"",
+                "        # pmid: \"12345678\"",
+                "        # pmcid: \"PMC1234567\""]
+    return out
+
+
+def _closing_lines(prev: dict[str, Any]) -> list[str]:
+    """``read_more`` and a commented-out ``schedule``, kept from the previous issue."""
+    out: list[str] = []
     rm = prev.get("read_more")
     if isinstance(rm, dict):
-        out += ["", "read_more:", f"  heading: {_q(str(rm.get('heading') or 'Read more'))}"]
+        out += ["", "read_more:", f"  heading: {_yaml_str(str(rm.get('heading') or 'Read more'))}"]
         if rm.get("link_text"):
-            out.append(f"  link_text: {_q(str(rm['link_text']))}")
+            out.append(f"  link_text: {_yaml_str(str(rm['link_text']))}")
         out.append("  # url: \"https://...\"   # default: the configured archive_url")
     sched = prev.get("schedule")
     if isinstance(sched, dict):
         lists: list[Any] = sched["lists"] if isinstance(sched.get("lists"), list) else ["TODO"]
         out += ["", "# Uncomment to let cron send it (pbtp-mailer dispatch-due):", "# schedule:",
                 "#   send_at: \"TODO: 2024-03-05T09:00:00\"   # local time (config timezone)",
-                "#   lists: [" + ", ".join(_q(str(x)) for x in lists) + "]"]
+                "#   lists: [" + ", ".join(_yaml_str(str(x)) for x in lists) + "]"]
         if sched.get("sender"):
-            out.append(f"#   sender: {_q(str(sched['sender']))}")
-    return "\n".join(out) + "\n"
+            out.append(f"#   sender: {_yaml_str(str(sched['sender']))}")
+    return out
 
 
 def new_issue(issue_id: str, issues_dir: str | os.PathLike[str], *,

@@ -274,19 +274,10 @@ class SMTPConnection:
         whether the body was (partly) sent, i.e. whether the server may have
         accepted the message.
         """
-        ext = self.extensions
-        params = ""
-        if "8bitmime" in ext:
-            # declaring 8BITMIME for 7-bit data is harmless and spares a pass over it
-            params += " BODY=8BITMIME"
-        utf8 = not (mail_from.isascii() and "".join(rcpt_to).isascii())
-        if utf8:
-            if "smtputf8" not in ext:
-                reply = Reply(553, "5.6.7 server does not support SMTPUTF8 addresses")
-                return [reply] * len(rcpt_to)
-            params += " SMTPUTF8"
-        if "size" in ext:
-            params += f" SIZE={len(data)}"
+        params = self._mail_params(mail_from, rcpt_to, len(data))
+        if params is None:
+            reply = Reply(553, "5.6.7 server does not support SMTPUTF8 addresses")
+            return [reply] * len(rcpt_to)
         commands = [f"MAIL FROM:{addr(mail_from)}{params}"]
         commands += [f"RCPT TO:{addr(r)}" for r in rcpt_to]
         # one deadline per transaction, moved on for the body, rather than one per
@@ -319,19 +310,7 @@ class SMTPConnection:
                 self.transactions += 1
                 return rcpts
             after_data = True
-            # big bodies get time to travel: at least 64 KB/s on top of the timeout
-            self.deadline = monotonic() + self.timeout + len(data) / 65536
-            try:
-                if dot_safe:  # no line starts with ".": nothing to stuff, no scan
-                    end = b".\r\n" if data[-2:] == b"\r\n" else b"\r\n.\r\n"
-                    yield from self.stream.write(data, end)
-                else:
-                    yield from self.stream.write(*stuffed(data))
-            except ConnectionLost:
-                if not self.stream.has_replies:
-                    raise
-                # the server answered (552 too big, say) and hung up before the end
-            (final,) = yield from self.stream.read_replies(1)
+            final = yield from self._body(data, dot_safe)
         except Expired:
             self.abort()
             raise self._timed_out(after_data=after_data) from None
@@ -341,6 +320,38 @@ class SMTPConnection:
         if final.code == 421:
             self.abort()
         return [final if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
+
+    def _mail_params(self, mail_from: str, rcpt_to: Sequence[str], size: int) -> str | None:
+        """MAIL FROM's parameters; None when the addresses need SMTPUTF8 and it is not offered."""
+        ext = self.extensions
+        params = ""
+        if "8bitmime" in ext:
+            # declaring 8BITMIME for 7-bit data is harmless and spares a pass over it
+            params += " BODY=8BITMIME"
+        if not (mail_from.isascii() and "".join(rcpt_to).isascii()):
+            if "smtputf8" not in ext:
+                return None
+            params += " SMTPUTF8"
+        if "size" in ext:
+            params += f" SIZE={size}"
+        return params
+
+    def _body(self, data: bytes, dot_safe: bool) -> Job[Reply]:
+        """The body after 354, and the server's verdict on the message."""
+        # big bodies get time to travel: at least 64 KB/s on top of the timeout
+        self.deadline = monotonic() + self.timeout + len(data) / 65536
+        try:
+            if dot_safe:  # no line starts with ".": nothing to stuff, no scan
+                end = b".\r\n" if data[-2:] == b"\r\n" else b"\r\n.\r\n"
+                yield from self.stream.write(data, end)
+            else:
+                yield from self.stream.write(*stuffed(data))
+        except ConnectionLost:
+            if not self.stream.has_replies:
+                raise
+            # the server answered (552 too big, say) and hung up before the end
+        (final,) = yield from self.stream.read_replies(1)
+        return final
 
     def _envelope(self, commands: list[str], n: int) -> Job[tuple[Reply, list[Reply], Reply]]:
         """MAIL, RCPT... and DATA: in one write with PIPELINING, else one by one."""

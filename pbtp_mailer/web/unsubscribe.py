@@ -97,65 +97,75 @@ def make_app(store: Store, secret: bytes, newsletter: Newsletter, *,
     Pages come from ``pages`` (default: the shipped layout's templates
     ``unsubscribe``, ``unsubscribed``, ``unsubscribe_invalid``, ``error``).
     """
-    pages = pages or PageRenderer.for_newsletter(None, newsletter)
+    return _Unsubscribe(store, secret, pages or PageRenderer.for_newsletter(None, newsletter))
 
-    def respond(start: StartResponse, code: int, body: bytes, *, head: bool = False,
-                extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-        headers = [("Content-Type", "text/html; charset=utf-8"),
-                   ("Content-Length", str(len(body))), *SECURITY_HEADERS, *(extra or [])]
-        start(_STATUS[code], headers)
-        return [] if head else [body]
 
-    def error(start: StartResponse, code: int, **kw: Any) -> list[bytes]:
-        title, heading, detail = _ERRORS[code]
-        body = pages.render("error", title=title, heading=heading, detail=detail)
-        return respond(start, code, body, **kw)
+class _Unsubscribe:
+    """The app itself: a token from the path, then the GET page or the POST."""
 
-    def not_found(start: StartResponse, head: bool = False) -> list[bytes]:
-        return respond(start, 404, pages.render("unsubscribe_invalid"), head=head)
+    def __init__(self, store: Store, secret: bytes, pages: PageRenderer) -> None:
+        self.store, self.secret, self.pages = store, secret, pages
 
-    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         head = method == "HEAD"
-        path = environ.get("PATH_INFO", "")
-        _, sep, token = path.rpartition("/u/")
+        _, sep, token = environ.get("PATH_INFO", "").rpartition("/u/")
         if not sep or "/" in token:
-            return not_found(start, head)
+            return self._not_found(start, head)
         try:
-            sid, lid = read_token(secret, token)
-            found = store.member(sid, lid)
+            sid, lid = read_token(self.secret, token)
+            found = self.store.member(sid, lid)
         except TokenError:
-            return not_found(start, head)
+            return self._not_found(start, head)
         except (StoreError, SQLAlchemyError):
-            return error(start, 503)
+            return self._error(start, 503)
         if found is None:
-            return not_found(start, head)
+            return self._not_found(start, head)
         email, ml = found
         who = {"list_name": ml.name, "masked_email": _mask(email)}
         if method in ("GET", "HEAD"):
             try:
-                already = store.is_suppressed(email, ml.id)
+                already = self.store.is_suppressed(email, ml.id)
             except (StoreError, SQLAlchemyError):
                 already = False
-            name = "unsubscribed" if already else "unsubscribe"
-            return respond(start, 200, pages.render(name, already=already, **who), head=head)
+            page = self.pages.render("unsubscribed" if already else "unsubscribe",
+                                     already=already, **who)
+            return self._respond(start, 200, page, head=head)
         if method != "POST":
-            return error(start, 405, extra=[("Allow", "GET, HEAD, POST")])
+            return self._error(start, 405, extra=[("Allow", "GET, HEAD, POST")])
+        return self._post(environ, start, sid, lid, who)
+
+    def _post(self, environ: dict[str, Any], start: StartResponse, sid: int, lid: int,
+              who: dict[str, str]) -> list[bytes]:
+        """RFC 8058: the one-click form, and only it, unsubscribes."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if length < 0:
-            return error(start, 400)
+            return self._error(start, 400)
         if length > MAX_BODY:
-            return error(start, 413)
+            return self._error(start, 413)
         body = environ["wsgi.input"].read(length) if length else b""
         if not is_one_click_body(environ.get("CONTENT_TYPE", ""), body):
-            return error(start, 400)
+            return self._error(start, 400)
         try:
-            store.unsubscribe_member(sid, lid, source="one-click")
+            self.store.unsubscribe_member(sid, lid, source="one-click")
         except (StoreError, SQLAlchemyError):
-            return error(start, 503)
-        return respond(start, 200, pages.render("unsubscribed", already=False, **who))
+            return self._error(start, 503)
+        return self._respond(start, 200, self.pages.render("unsubscribed", already=False, **who))
 
-    return app
+    def _respond(self, start: StartResponse, code: int, body: bytes, *, head: bool = False,
+                 extra: list[tuple[str, str]] | None = None) -> list[bytes]:
+        headers = [("Content-Type", "text/html; charset=utf-8"),
+                   ("Content-Length", str(len(body))), *SECURITY_HEADERS, *(extra or [])]
+        start(_STATUS[code], headers)
+        return [] if head else [body]
+
+    def _error(self, start: StartResponse, code: int, **kw: Any) -> list[bytes]:
+        title, heading, detail = _ERRORS[code]
+        body = self.pages.render("error", title=title, heading=heading, detail=detail)
+        return self._respond(start, code, body, **kw)
+
+    def _not_found(self, start: StartResponse, head: bool = False) -> list[bytes]:
+        return self._respond(start, 404, self.pages.render("unsubscribe_invalid"), head=head)
