@@ -263,3 +263,18 @@ def test_section_errors_are_located(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_config(p, environ={}).section("web", Web)
     assert str(exc.value) == f"{p}:{line}:1: [web]: unknown key 'prot' (did you mean 'port'?)"
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('timezone = "America/Chicago"', f'timezone = "{"a" * 5000}"', "is not an IANA time zone"),
+    ("connections = 8", "connections = 8\nx = " + "[" * 5000 + "]" * 5000,
+     "arrays or tables nested too deeply"),
+    ("connections = 8", "connections = 8\nx = " + "[" * 300 + '"a\\nb"' + "]" * 300,
+     "'x' must not contain CR, LF or NUL"),
+    ('message_id_domain = "example.org"', f'message_id_domain = "{"x" * 5000}"',
+     "must be a domain name"),
+])
+def test_hostile_values_give_one_short_line_not_a_traceback(tmp_path, old, new, message):
+    got = _error(tmp_path, old, new)
+    assert message in got
+    assert len(got) < 300 and "\n" not in got

@@ -33,6 +33,11 @@ _URL_BAD = re.compile(r"[\s\"'<>\\^`{|}\x00-\x1f\x7f]")
 _LIST_ID = re.compile(r"^(?:[^<>\"]*\S\s+)?<([^<>\s]+)>$")
 
 
+def _shown(value: str) -> str:
+    """A value quoted for an error line, cut short: a message is one line, not the value."""
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
 def _line(value: str) -> str:
     if _BREAKS.search(value):
         raise ValueError("must not contain CR, LF or NUL")
@@ -41,20 +46,20 @@ def _line(value: str) -> str:
 
 def _http_url(value: str) -> str:
     if not value.startswith(("https://", "http://")) or len(value) < 9:
-        raise ValueError(f"must be an http(s) URL, got {value!r}")
+        raise ValueError(f"must be an http(s) URL, got {_shown(value)}")
     bad = _URL_BAD.search(value)
     if bad:
-        raise ValueError(f"must be a URL without spaces, quotes or brackets, got {value!r}")
+        raise ValueError(f"must be a URL without spaces, quotes or brackets, got {_shown(value)}")
     return value
 
 
 def _mailbox(value: str) -> str:
     boxes = getaddresses([value])
     if len(boxes) != 1 or value.count("@") != 1:
-        raise ValueError(f"must be one e-mail address, got {value!r}")
+        raise ValueError(f"must be one e-mail address, got {_shown(value)}")
     name, addr = parseaddr(value)
     if not addr or "@" not in addr or any(c in addr for c in " <>,;\"()"):
-        raise ValueError(f"must be an e-mail address, got {value!r}")
+        raise ValueError(f"must be an e-mail address, got {_shown(value)}")
     try:
         local, domain = addr.rsplit("@", 1)
         Address(display_name=name, username=local, domain=domain)
@@ -68,13 +73,13 @@ def _mailbox(value: str) -> str:
 def _bare_address(value: str) -> str:
     _mailbox(value)
     if parseaddr(value)[1] != value.strip():
-        raise ValueError(f"must be a bare address such as 'unsubscribe@example.org', got {value!r}")
+        raise ValueError(f"must be a bare address such as 'unsubscribe@example.org', got {_shown(value)}")
     return value
 
 
 def _domain(value: str) -> str:
     if not _DOMAIN.match(value):
-        raise ValueError(f"must be a domain name such as 'example.org', got {value!r}")
+        raise ValueError(f"must be a domain name such as 'example.org', got {_shown(value)}")
     return value
 
 
@@ -90,15 +95,15 @@ def _feedback_id(value: str) -> str:
     if not (2 <= len(parts) <= 4 and all(p and " " not in p for p in parts)
             and 5 <= len(parts[-1]) <= 15):
         raise ValueError("must look like 'campaign:list:type:SenderId' (colon-separated, "
-                         f"SenderId of 5-15 characters), got {value!r}")
+                         f"SenderId of 5-15 characters), got {_shown(value)}")
     return value
 
 
 def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA time zone") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        raise ValueError(f"{value[:80]!r} is not an IANA time zone") from None
     return value
 
 
@@ -136,16 +141,17 @@ Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 
 
 def _no_breaks_deep(value: Any) -> Any:
-    if isinstance(value, str):
-        _line(value)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("must be a finite number")
-    elif isinstance(value, list):
-        for item in value:
-            _no_breaks_deep(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _no_breaks_deep(item)
+    stack = [value]
+    while stack:  # iterative: TOML arrays may nest deeper than Python's recursion limit
+        item = stack.pop()
+        if isinstance(item, str):
+            _line(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("must be a finite number")
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
     return value
 
 

@@ -103,6 +103,8 @@ def load_config(path: str | os.PathLike[str] | None = None,
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{found}: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{found}: arrays or tables nested too deeply") from None
     return config_from_dict(raw, found, env, text=text)
 
 
@@ -118,6 +120,8 @@ def config_from_dict(raw: dict[str, Any], path: Path | None,
         parsed = _adapter().validate_python(core)
     except ValidationError as exc:
         raise file_error(place, exc, _TABLES, top) from None
+    except RecursionError:
+        raise ConfigError(f"{place()}: arrays or tables nested too deeply") from None
     for name in SECTIONS:
         if name in raw and not isinstance(raw[name], dict):
             raise ConfigError(f"{place(name)}: [{name}] must be a table")
