@@ -3,7 +3,7 @@
 ``load_config()`` finds and validates the file: every table is declared as
 a pydantic-validated type (``settings``, value types in ``fields``), and
 every error is one ``pbtp-mailer.toml:LINE:COL: [table]: 'key' message``
-line (``errors``, positions from ``places``). A feature reads its own table
+line (``messages``, positions from ``places``). A feature reads its own table
 with ``config.section("NAME", Model)`` (names in ``SECTIONS``).
 """
 

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from pbtp_mailer.config.errors import file_error
 from pbtp_mailer.config.fields import Line
+from pbtp_mailer.config.messages import file_error
 from pbtp_mailer.config.places import Locator, Places, toml_places
 from pbtp_mailer.config.settings import (
     _FORBID,

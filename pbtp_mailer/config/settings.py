@@ -201,7 +201,7 @@ class Config:
         """
         from pydantic import ValidationError
 
-        from pbtp_mailer.config.errors import section_error
+        from pbtp_mailer.config.messages import section_error
 
         table = self.raw.get(name, {})
         if not isinstance(table, dict):
