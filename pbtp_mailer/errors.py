@@ -1,8 +1,9 @@
 """One exception tree for everything pbtp_mailer raises on purpose.
 
-Foreign errors (yaml, jinja2, mjml, smtplib, httpx, sqlalchemy) are translated
-into these at one choke point each, with the place that went wrong in the
-message: ``issues/2024-03.yaml:14:3: subject: field required`` or
+Foreign errors (yaml, pydantic, tomllib, jinja2, mjml, socket/ssl, httpx,
+sqlalchemy) are translated into these at one choke point each (for socket
+and ssl, the table in ``senders/smtp_client.py``), with the place that went
+wrong in the message: ``issues/2024-03.yaml:14:3: subject: field required`` or
 ``smtp.example.org:587: authentication failed for 'news'``. The CLI prints
 ``Error: <message>`` and exits non-zero; it never shows a traceback for them.
 

@@ -165,9 +165,9 @@ def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = Fals
     return report
 
 
-def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
-    keys = [r.key for r in good]
-    size = in_chunk_size(conn)
+def _known(conn: Any, ml: Any, keys: list[str], size: int
+           ) -> tuple[dict[str, Any], dict[str, str], dict[int, str]]:
+    """What the database knows of ``keys``: subscribers, suppressions, this list's members."""
     existing: dict[str, Any] = {}
     suppressed: dict[str, str] = {}
     erased: set[str] = set()
@@ -192,18 +192,29 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
         select(memberships.c.subscriber_id, memberships.c.status)
         .where(memberships.c.list_id == ml.id)
     )}
+    return existing, suppressed, members
 
+
+def _insert_new(conn: Any, new: list[_Row], existing: dict[str, Any], size: int,
+                now: Any) -> None:
+    """Insert the addresses never seen before and add their ids to ``existing``."""
+    bulk_insert(conn, subscribers, [
+        dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
+             created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
+    for chunk in _chunks([r.key for r in new], size):
+        for r in conn.execute(
+            select(subscribers.c.id, subscribers.c.email_key)
+            .where(key_in(conn, subscribers.c.email_key, chunk))
+        ):
+            existing[r.email_key] = r
+
+
+def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
+    size = in_chunk_size(conn)
+    existing, suppressed, members = _known(conn, ml, [r.key for r in good], size)
     new = [r for r in good if r.key not in existing]
     if new:
-        bulk_insert(conn, subscribers, [
-            dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
-                 created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
-        for chunk in _chunks([r.key for r in new], size):
-            for r in conn.execute(
-                select(subscribers.c.id, subscribers.c.email_key)
-                .where(key_in(conn, subscribers.c.email_key, chunk))
-            ):
-                existing[r.email_key] = r
+        _insert_new(conn, new, existing, size, now)
     new_keys = {r.key for r in new}
 
     changes = []
