@@ -36,6 +36,7 @@ from pbtp_mailer.store.subscribers import (
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.store.csvimport import ImportReport
+    from pbtp_mailer.store.feedback import FeedbackLog
     from pbtp_mailer.store.suppression import SuppressReport
 
 __all__ = [
@@ -234,6 +235,15 @@ class Store:
     def import_suppressions(self, path: str | Path, reason: str) -> SuppressReport:
         with write_transaction(self.engine) as conn:
             return _sup.import_suppressions(conn, Path(path), reason, self.clock())
+
+    # -- feedback (bounces, complaints) ---------------------------------------
+
+    @property
+    def feedback(self) -> FeedbackLog:
+        """The feedback events (see ``store/feedback.py``)."""
+        from pbtp_mailer.store.feedback import FeedbackLog
+
+        return FeedbackLog(self.engine, clock=self.clock)
 
     # -- CSV -----------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from pbtp_mailer.store import ledger_sql as _q
 from pbtp_mailer.store import runners as runners_mod
 from pbtp_mailer.store import suppression as _sup
 from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.feedback import record_smtp_failures
 from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches, rate_usage
 from pbtp_mailer.store.runners import new_owner
 from pbtp_mailer.store.schema import memberships, subscribers, suppressions
@@ -288,6 +289,7 @@ class Ledger:
         for o in outcomes:
             if o.suppress_as and o.email:
                 _sup.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
+        record_smtp_failures(conn, outcomes, now)  # the feedback loop's `smtp` events
 
     def _count_usage(self, conn: Connection, sender: str, windows: dict[str, int], n: int,
                      now: dt.datetime) -> None:

@@ -1,0 +1,270 @@
+"""Store side of the feedback loop: the only door to ``feedback_events`` and ``feedback_nonces``.
+
+``FeedbackLog.record`` takes events (anything with the attributes of
+``feedback.FeedbackEvent``) and, for each one not yet recorded under its
+(source, event_id), finds the ledger row it refers to, stores it and applies
+the suppression the caller's rule asks for, all in one transaction: a
+duplicate delivery of the same webhook or DSN changes nothing. The rule is
+passed in (``feedback.Policy``) so the decision stays in the feature and the
+SQL stays here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, and_, delete, func, select
+
+from pbtp_mailer.store import suppression as _sup
+from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.feedback_schema import feedback_events, feedback_nonces
+from pbtp_mailer.store.ledger_schema import deliveries, dispatches
+from pbtp_mailer.store.subscribers import email_key
+
+__all__ = ["FeedbackLog", "Recorded", "EventRow", "DispatchRates", "SuppressionRule",
+           "record_smtp_failures"]
+
+
+class SuppressionRule(Protocol):
+    @property
+    def soft_window(self) -> int: ...
+
+    def suppression_for(self, kind: str, soft_hits: int) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: Any
+    new: bool
+    email: str
+    delivery_id: int | None
+    dispatch_id: int | None
+    suppressed_as: str | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    source: str
+    event_id: str
+    email: str
+    kind: str
+    status: str
+    diagnostic: str
+    delivery_id: int | None
+    dispatch_id: int | None
+    suppressed_as: str | None
+    received_at: dt.datetime
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DispatchRates:
+    dispatch_id: int
+    sent: int
+    hard: int  # distinct addresses
+    soft: int
+    complaints: int
+    unsubscribes: int
+
+    @property
+    def bounces(self) -> int:
+        return self.hard + self.soft
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounces / self.sent if self.sent else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _bare_message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    return value if value.startswith("<") else f"<{value}>"
+
+
+class FeedbackLog:
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- recording ------------------------------------------------------------
+
+    def record(self, events: Sequence[Any], rule: SuppressionRule) -> list[Recorded]:
+        """Record each event once and apply ``rule``; one transaction for the batch."""
+        out: list[Recorded] = []
+        if not events:
+            return out
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            for ev in events:
+                out.append(self._record_one(conn, ev, rule, now))
+        return out
+
+    def _record_one(self, conn: Connection, ev: Any, rule: SuppressionRule,
+                    now: dt.datetime) -> Recorded:
+        seen = conn.execute(
+            select(feedback_events.c.email, feedback_events.c.delivery_id,
+                   feedback_events.c.dispatch_id)
+            .where(feedback_events.c.source == ev.source,
+                   feedback_events.c.event_id == ev.event_id[:300])
+        ).first()
+        if seen is not None:
+            return Recorded(ev, False, seen.email, seen.delivery_id, seen.dispatch_id, None)
+        row = self._delivery(conn, ev)
+        email = row.email if row is not None else ev.email
+        key = email_key(email)
+        delivery_id = row.id if row is not None else None
+        dispatch_id = row.dispatch_id if row is not None else None
+        values = dict(source=ev.source, event_id=ev.event_id[:300], email=email[:320],
+                      email_key=key[:320], kind=ev.kind, status=(ev.status or "")[:32],
+                      diagnostic=(ev.diagnostic or "")[:2000], delivery_id=delivery_id,
+                      dispatch_id=dispatch_id, received_at=ev.received_at, recorded_at=now)
+        inserted = conn.execute(insert_ignore(conn, feedback_events, "source", "event_id")
+                                .values(**values))
+        if inserted.rowcount == 0:  # a concurrent writer recorded it first
+            return Recorded(ev, False, email, delivery_id, dispatch_id, None)
+        hits = self._soft_hits(conn, key, rule.soft_window) if ev.kind == "soft" else 0
+        reason = rule.suppression_for(ev.kind, hits)
+        suppressed = None
+        if reason is not None:
+            list_id = row.list_id if (row is not None and reason == "unsubscribed") else None
+            detail = f"{ev.kind} {ev.status}".strip()
+            if _sup.suppress(conn, email, reason, now, list_id=list_id, source=ev.source,
+                             detail=detail[:200]):
+                suppressed = reason
+            conn.execute(feedback_events.update()
+                         .where(feedback_events.c.source == ev.source,
+                                feedback_events.c.event_id == values["event_id"])
+                         .values(suppressed_as=reason))
+        return Recorded(ev, True, email, delivery_id, dispatch_id, suppressed)
+
+    def _delivery(self, conn: Connection, ev: Any) -> Any:
+        """The ledger row an event refers to: VERP id, Message-ID, provider id, latest row."""
+        cols = (deliveries.c.id, deliveries.c.email, deliveries.c.dispatch_id,
+                deliveries.c.list_id)
+        if ev.delivery_id is not None:
+            r = conn.execute(select(*cols).where(deliveries.c.id == ev.delivery_id)).first()
+            if r is not None:
+                return r
+        mid = _bare_message_id(ev.message_id)
+        if mid:
+            r = conn.execute(select(*cols).where(deliveries.c.message_id == mid).limit(1)).first()
+            if r is not None:
+                return r
+        if ev.provider_id:
+            r = conn.execute(select(*cols).where(deliveries.c.provider_id == ev.provider_id)
+                             .limit(1)).first()
+            if r is not None:
+                return r
+        return conn.execute(
+            select(*cols).where(deliveries.c.email_key == email_key(ev.email),
+                                deliveries.c.state.in_(("sent", "failed")))
+            .order_by(deliveries.c.id.desc()).limit(1)).first()
+
+    def _soft_hits(self, conn: Connection, key: str, window: int) -> int:
+        """Soft bounces among the address's last ``window`` copies (or events, with no copies)."""
+        recent = [r[0] for r in conn.execute(
+            select(deliveries.c.id).where(deliveries.c.email_key == key,
+                                          deliveries.c.state.in_(("sent", "failed")))
+            .order_by(deliveries.c.id.desc()).limit(window))]
+        soft = and_(feedback_events.c.email_key == key, feedback_events.c.kind == "soft")
+        if not recent:
+            ids = select(feedback_events.c.id).where(soft).order_by(
+                feedback_events.c.id.desc()).limit(window).subquery()
+            return int(conn.execute(select(func.count()).select_from(ids)).scalar_one())
+        return int(conn.execute(
+            select(func.count(func.distinct(feedback_events.c.delivery_id)))
+            .where(soft, feedback_events.c.delivery_id.in_(recent))).scalar_one())
+
+    def remember_nonce(self, source: str, token: str, *, max_age: dt.timedelta) -> bool:
+        """True the first time ``(source, token)`` is seen; tokens older than max_age are dropped."""
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(feedback_nonces).where(feedback_nonces.c.seen_at < now - max_age))
+            res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
+                               .values(source=source, token=token[:200], seen_at=now))
+            return bool(res.rowcount)
+
+    # -- reading --------------------------------------------------------------
+
+    def events(self, *, email: str | None = None, since: dt.datetime | None = None,
+               kind: str | None = None, dispatch_ids: Sequence[int] | None = None,
+               limit: int | None = None) -> list[EventRow]:
+        t = feedback_events
+        q = select(t).order_by(t.c.received_at, t.c.id)
+        if email is not None:
+            q = q.where(t.c.email_key == email_key(email))
+        if since is not None:
+            q = q.where(t.c.received_at >= since)
+        if kind is not None:
+            q = q.where(t.c.kind == kind)
+        if dispatch_ids is not None:
+            q = q.where(t.c.dispatch_id.in_(list(dispatch_ids)))
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [EventRow(r.id, r.source, r.event_id, r.email, r.kind, r.status, r.diagnostic,
+                         r.delivery_id, r.dispatch_id, r.suppressed_as, _aware(r.received_at),
+                         _aware(r.recorded_at)) for r in rows]
+
+    def rates(self, dispatch_ids: Sequence[int]) -> dict[int, DispatchRates]:
+        """Sent copies and distinct addresses per event kind, for each dispatch."""
+        ids = list(dispatch_ids)
+        if not ids:
+            return {}
+        t = feedback_events
+        with self.engine.connect() as conn:
+            sent: dict[int, int] = dict(conn.execute(
+                select(deliveries.c.dispatch_id, func.count())
+                .where(deliveries.c.dispatch_id.in_(ids), deliveries.c.state == "sent")
+                .group_by(deliveries.c.dispatch_id)).tuples().all())
+            kinds: dict[tuple[int, str], int] = {}
+            for d, k, n in conn.execute(
+                    select(t.c.dispatch_id, t.c.kind, func.count(func.distinct(t.c.email_key)))
+                    .where(t.c.dispatch_id.in_(ids)).group_by(t.c.dispatch_id, t.c.kind)):
+                kinds[(d, k)] = int(n)
+        return {d: DispatchRates(d, int(sent.get(d, 0)), kinds.get((d, "hard"), 0),
+                                 kinds.get((d, "soft"), 0), kinds.get((d, "complaint"), 0),
+                                 kinds.get((d, "unsubscribe"), 0)) for d in ids}
+
+    def recent_dispatch_ids(self, n: int) -> list[int]:
+        """The ``n`` newest dispatches that sent anything, newest first."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(
+                select(dispatches.c.id)
+                .where(select(deliveries.c.id).where(deliveries.c.dispatch_id == dispatches.c.id,
+                                                     deliveries.c.state == "sent")
+                       .exists())
+                .order_by(dispatches.c.created_at.desc(), dispatches.c.id.desc()).limit(n))]
+
+    def delivery_exists(self, delivery_id: int) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.id).where(
+                deliveries.c.id == delivery_id)).first() is not None
+
+
+def record_smtp_failures(conn: Connection, outcomes: Sequence[Any], now: dt.datetime) -> None:
+    """Send-time permanent refusals (the ledger's ``suppress_as`` outcomes) as ``smtp`` events."""
+    for o in outcomes:
+        if not (o.suppress_as and o.email):
+            continue
+        dispatch_id = conn.execute(select(deliveries.c.dispatch_id)
+                                   .where(deliveries.c.id == o.id)).scalar_one_or_none()
+        conn.execute(insert_ignore(conn, feedback_events, "source", "event_id").values(
+            source="smtp", event_id=f"delivery:{o.id}", email=o.email,
+            email_key=email_key(o.email), kind="hard", status=str(o.code or "")[:32],
+            diagnostic=(o.text or "")[:2000], delivery_id=o.id, dispatch_id=dispatch_id,
+            suppressed_as=o.suppress_as, received_at=now, recorded_at=now))
