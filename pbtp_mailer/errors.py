@@ -19,9 +19,10 @@ message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     │   ├── UnknownSenderError   lists the known sender names
     │   ├── SendTransientError   whole batch: retry later (connection, 4xx, 429)
     │   └── SendPermanentError   whole batch: do not retry (auth, config)
-    └── DispatchError
-        ├── ContentChangedError  the issue changed after its dispatch started
-        └── DispatchPausedError  too many consecutive failures
+    ├── DispatchError
+    │   ├── ContentChangedError  the issue changed after its dispatch started
+    │   └── DispatchPausedError  too many consecutive failures
+    └── FeedbackError            a bounce source cannot be read (file, Maildir, IMAP)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "DispatchError",
     "ContentChangedError",
     "DispatchPausedError",
+    "FeedbackError",
 ]
 
 
@@ -166,3 +168,7 @@ class ContentChangedError(DispatchError):
 
 class DispatchPausedError(DispatchError):
     exit_code = 4
+
+
+class FeedbackError(MailerError):
+    """A bounce source (file, mbox, Maildir, IMAP mailbox) cannot be read or reached."""

@@ -56,12 +56,13 @@ def _register() -> None:
         compose_cmds,
         dispatch_cmds,
         editor_cmds,
+        feedback_cmds,
         schedule_cmds,
         sender_cmds,
         subscriber_cmds,
     )
     for module in (compose_cmds, editor_cmds, subscriber_cmds, sender_cmds, dispatch_cmds,
-                   schedule_cmds):
+                   schedule_cmds, feedback_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 

@@ -280,7 +280,8 @@ class Dispatcher:
                 report.header_refused += 1
                 report.failed += 1
                 continue
-            batch.append(Outgoing(mail_from, (c.email,), data, ref=c, dot_safe=True))
+            batch.append(Outgoing(self.plan.envelope_sender(c.id, mail_from), (c.email,), data,
+                                  ref=c, dot_safe=True))
         if not batch:
             return outcomes, consecutive
         try:

@@ -124,6 +124,8 @@ class FeedbackLog:
             return Recorded(ev, False, seen.email, seen.delivery_id, seen.dispatch_id, None)
         row = self._delivery(conn, ev)
         email = row.email if row is not None else ev.email
+        if not email:  # a VERP-only bounce whose copy is gone from the ledger
+            return Recorded(ev, False, "", None, None, None)
         key = email_key(email)
         delivery_id = row.id if row is not None else None
         dispatch_id = row.dispatch_id if row is not None else None
