@@ -46,9 +46,12 @@ def make_site(mounts: Mapping[str, WSGIApp]) -> WSGIApp:
 
 def site_mounts(store: Store, config: Config) -> dict[str, WSGIApp]:
     """Every public page of the tool, by the path segment it lives under."""
+    from pbtp_mailer.feedback.settings import load_settings
+    from pbtp_mailer.feedback.webhooks import make_app as feedback_app
     from pbtp_mailer.web.unsubscribe import make_app as unsubscribe_app
 
     secret = config.secret()
     return {
         "u": unsubscribe_app(store, secret, config.newsletter),
+        "feedback": feedback_app(store, load_settings(config), config.environ),
     }
