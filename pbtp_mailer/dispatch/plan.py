@@ -71,6 +71,7 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
                   options: DispatchOptions) -> Plan:
     from pbtp_mailer.compose import compose
     from pbtp_mailer.compose.message import MessageTemplate
+    from pbtp_mailer.feedback.gate import complaint_warnings
     from pbtp_mailer.issue.model import load_issue
     from pbtp_mailer.senders.registry import sender_spec
 
@@ -92,6 +93,7 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
     if dkim_domain and not domains_align(str(dkim_domain), from_domain):
         warnings.append(f"sender '{spec.name}': DKIM d={dkim_domain} does not align with the "
                         f"From domain {from_domain}; Gmail and Yahoo want DMARC alignment")
+    warnings.extend(complaint_warnings(store, config))  # feedback/gate.py
     return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
                 mailing_list=ml, rendition=rendition,
                 template=MessageTemplate(rendition, config.newsletter),

@@ -154,12 +154,16 @@ class DueRunner:
     def _dispatch(self, out: DueReport, path: Path, issue_id: str, list_name: str,
                   sender: str | None, *, enqueue_new: bool, why: str) -> None:
         from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
+        from pbtp_mailer.feedback.gate import cron_gate
 
         options = DispatchOptions(list_name=list_name, sender=sender, enqueue_new=enqueue_new)
         try:
             plan = plan_dispatch(path, self.config, self.store, options)
             if plan.issue.id != issue_id:
                 raise MailerError(f"{path}: now holds issue '{plan.issue.id}', not '{issue_id}'")
+            if why == "due":  # the complaint-rate gate (feedback/gate.py)
+                cron_gate(self.store, self.config, warn=lambda m: self._problem(
+                    out, f"{issue_id} -> {list_name}: {m}", "warning", issue_id, list_name))
             if why != "resume":
                 self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
                                sender=plan.sender_name, recipients=plan.recipients)

@@ -194,10 +194,26 @@ class FeedbackLog:
         """True the first time ``(source, token)`` is seen; tokens older than max_age are dropped."""
         now = self.clock()
         with write_transaction(self.engine) as conn:
-            conn.execute(delete(feedback_nonces).where(feedback_nonces.c.seen_at < now - max_age))
+            conn.execute(delete(feedback_nonces).where(feedback_nonces.c.source == source,
+                                                       feedback_nonces.c.seen_at < now - max_age))
             res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
                                .values(source=source, token=token[:200], seen_at=now))
             return bool(res.rowcount)
+
+    def set_nonce(self, source: str, token: str) -> None:
+        """Record (or move to now) a marker such as the complaint gate's override."""
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(feedback_nonces).where(feedback_nonces.c.source == source,
+                                                       feedback_nonces.c.token == token))
+            conn.execute(feedback_nonces.insert().values(source=source, token=token, seen_at=now))
+
+    def nonce_time(self, source: str, token: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(feedback_nonces.c.seen_at).where(
+                feedback_nonces.c.source == source,
+                feedback_nonces.c.token == token)).scalar_one_or_none()
+        return _aware(value) if value is not None else None
 
     # -- reading --------------------------------------------------------------
 
@@ -229,10 +245,10 @@ class FeedbackLog:
             return {}
         t = feedback_events
         with self.engine.connect() as conn:
-            sent: dict[int, int] = dict(conn.execute(
+            sent: dict[int, int] = {int(d): int(n) for d, n in conn.execute(
                 select(deliveries.c.dispatch_id, func.count())
                 .where(deliveries.c.dispatch_id.in_(ids), deliveries.c.state == "sent")
-                .group_by(deliveries.c.dispatch_id)).tuples().all())
+                .group_by(deliveries.c.dispatch_id))}
             kinds: dict[tuple[int, str], int] = {}
             for d, k, n in conn.execute(
                     select(t.c.dispatch_id, t.c.kind, func.count(func.distinct(t.c.email_key)))
@@ -242,15 +258,16 @@ class FeedbackLog:
                                  kinds.get((d, "soft"), 0), kinds.get((d, "complaint"), 0),
                                  kinds.get((d, "unsubscribe"), 0)) for d in ids}
 
-    def recent_dispatch_ids(self, n: int) -> list[int]:
-        """The ``n`` newest dispatches that sent anything, newest first."""
+    def recent_dispatch_ids(self, n: int, *, since: dt.datetime | None = None) -> list[int]:
+        """The ``n`` newest dispatches that sent anything (created since ``since``), newest first."""
+        q = (select(dispatches.c.id)
+             .where(select(deliveries.c.id).where(deliveries.c.dispatch_id == dispatches.c.id,
+                                                  deliveries.c.state == "sent").exists())
+             .order_by(dispatches.c.created_at.desc(), dispatches.c.id.desc()).limit(n))
+        if since is not None:
+            q = q.where(dispatches.c.created_at >= since)
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(
-                select(dispatches.c.id)
-                .where(select(deliveries.c.id).where(deliveries.c.dispatch_id == dispatches.c.id,
-                                                     deliveries.c.state == "sent")
-                       .exists())
-                .order_by(dispatches.c.created_at.desc(), dispatches.c.id.desc()).limit(n))]
+            return [r[0] for r in conn.execute(q)]
 
     def delivery_exists(self, delivery_id: int) -> bool:
         with self.engine.connect() as conn:
