@@ -23,7 +23,7 @@ def test_postfix_dsns_to_verp_address_suppress(fworld):
     emails = fworld.make_list(4, domain=HOP)
     gone, later = emails[1], emails[2]
     with FakeSMTPServer() as hop:
-        hop.rcpt_codes = {gone: "550 5.1.1 <%s>: user unknown" % gone,
+        hop.rcpt_codes = {gone: f"550 5.1.1 <{gone}>: user unknown",
                           later: "451 4.2.0 mailbox busy, try later"}
         extra = (f"virtual_mailbox_domains = example.test, {BOUNCE_DOMAIN}\n"
                  f"relay_domains = {HOP}\n"
