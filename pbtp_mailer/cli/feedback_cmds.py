@@ -153,4 +153,28 @@ def list_cmd(app: AppContext, since: str | None, kind: str | None, email: str | 
                    f"{r.status or '-':<8} {r.email}{sup}")
 
 
-COMMANDS = [bounces]
+@click.command("report")
+@click.argument("issue_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Where to write the HTML (default: report-ISSUE.html).")
+@pass_app
+def report_cmd(app: AppContext, issue_file: str, output: str | None) -> None:
+    """Write one self-contained HTML page about ISSUE_FILE's dispatch: deliveries,
+    bounces and complaints over time, outcomes by domain, top bounce reasons,
+    unsubscribes that followed. Opens from a file; makes no network request."""
+    from pbtp_mailer.feedback.report import write_report
+    from pbtp_mailer.issue.model import load_issue
+
+    issue = load_issue(issue_file)
+    out = output or f"report-{issue.id}.html"
+    with _open_store(app) as store:
+        try:
+            data = write_report(store, issue.id, issue.subject, out)
+        except OSError as exc:
+            raise click.ClickException(f"{out}: cannot write: {exc.strerror}") from None
+    if not data.lists:
+        click.echo(f"Note: issue {issue.id} has not been dispatched yet.", err=True)
+    click.echo(f"Wrote {out}")
+
+
+COMMANDS = [bounces, report_cmd]
