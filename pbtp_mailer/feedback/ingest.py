@@ -118,7 +118,7 @@ def _flush(store: Store, items: list[IngestItem], policy: Policy, report: Ingest
            on_item: Callable[[IngestItem], None] | None) -> None:
     events: list[FeedbackEvent] = [e for it in items if isinstance(it.parsed, list)
                                    for e in it.parsed]
-    results = iter(store.feedback.record(events, policy) if events else [])
+    results = iter((store.feedback.record(events, policy) or []) if events else [])
     for it in items:
         if isinstance(it.parsed, list):
             it.recorded = [next(results) for _ in it.parsed]

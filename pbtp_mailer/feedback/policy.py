@@ -51,4 +51,4 @@ class Policy:
 def record_events(store: Store, events: Iterable[FeedbackEvent],
                   policy: Policy | None = None) -> list[Recorded]:
     """Record events once each (by source and event id) and apply the policy."""
-    return store.feedback.record(list(events), policy or Policy())
+    return store.feedback.record(list(events), policy or Policy()) or []

@@ -11,6 +11,7 @@ Every write runs in one transaction: nothing is ever half applied.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,9 +239,9 @@ class Store:
 
     # -- feedback (bounces, complaints) ---------------------------------------
 
-    @property
+    @functools.cached_property
     def feedback(self) -> FeedbackLog:
-        """The feedback events (see ``store/feedback.py``)."""
+        """The feedback events (see ``store/feedback.py``); one per store (it caches statements)."""
         from pbtp_mailer.store.feedback import FeedbackLog
 
         return FeedbackLog(self.engine, clock=self.clock)

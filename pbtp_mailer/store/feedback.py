@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 
 from pbtp_mailer.store import suppression as _sup
 from pbtp_mailer.store.db import insert_ignore, write_transaction
@@ -91,6 +91,23 @@ class IssueRows:
     unsubscribes: list[tuple[str, str, dt.datetime]]  # key, source, at
 
 
+# Statements built once: the per-event path runs them thousands of times a second.
+_COLS = (deliveries.c.id, deliveries.c.email, deliveries.c.dispatch_id, deliveries.c.list_id)
+_BY_ID = select(*_COLS).where(deliveries.c.id == bindparam("v"))
+_BY_MESSAGE_ID = select(*_COLS).where(deliveries.c.message_id == bindparam("v")).limit(1)
+_BY_PROVIDER_ID = select(*_COLS).where(deliveries.c.provider_id == bindparam("v")).limit(1)
+_LATEST = (select(*_COLS).where(deliveries.c.email_key == bindparam("v"),
+                                deliveries.c.state.in_(("sent", "failed")))
+           .order_by(deliveries.c.id.desc()).limit(1))
+_SEEN = select(feedback_events.c.source, feedback_events.c.event_id, feedback_events.c.email,
+               feedback_events.c.delivery_id, feedback_events.c.dispatch_id).where(
+    feedback_events.c.event_id.in_(bindparam("ids", expanding=True)))
+_SET_SUPPRESSED = (update(feedback_events)
+                   .where(feedback_events.c.source == bindparam("src"),
+                          feedback_events.c.event_id == bindparam("eid"))
+                   .values(suppressed_as=bindparam("reason")))
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -106,30 +123,50 @@ class FeedbackLog:
     def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime]) -> None:
         self.engine = engine
         self.clock = clock
+        self._inserts: dict[str, Any] = {}
+        self._pruned: dict[str, dt.datetime] = {}  # when old nonces were last dropped
 
     # -- recording ------------------------------------------------------------
 
-    def record(self, events: Sequence[Any], rule: SuppressionRule) -> list[Recorded]:
-        """Record each event once and apply ``rule``; one transaction for the batch."""
+    def record(self, events: Sequence[Any], rule: SuppressionRule, *,
+               nonce: tuple[str, str, dt.timedelta] | None = None) -> list[Recorded] | None:
+        """Record each event once and apply ``rule``; one transaction for the batch.
+
+        With ``nonce=(source, token, max_age)`` the token is remembered in the
+        same transaction, and a token seen before makes it a replay: nothing is
+        written and the answer is None.
+        """
         out: list[Recorded] = []
-        if not events:
+        if not events and nonce is None:
             return out
         now = self.clock()
         with write_transaction(self.engine) as conn:
+            if nonce is not None and not self._remember(conn, *nonce, now):
+                return None
+            seen = self._seen(conn, events)
             for ev in events:
-                out.append(self._record_one(conn, ev, rule, now))
+                known = seen.get((ev.source, ev.event_id[:300]))
+                if known is not None:
+                    out.append(Recorded(ev, False, known[0], known[1], known[2], None))
+                    continue
+                rec = self._record_one(conn, ev, rule, now)
+                if rec.new:  # the same event twice in one batch
+                    seen[(ev.source, ev.event_id[:300])] = (rec.email, rec.delivery_id,
+                                                            rec.dispatch_id)
+                out.append(rec)
         return out
+
+    def _seen(self, conn: Connection, events: Sequence[Any]) -> dict[tuple[str, str], Any]:
+        """The batch's events already recorded: one query per 500 ids."""
+        ids = sorted({ev.event_id[:300] for ev in events})
+        found: dict[tuple[str, str], Any] = {}
+        for i in range(0, len(ids), 500):
+            for r in conn.execute(_SEEN, {"ids": ids[i:i + 500]}):
+                found[(r.source, r.event_id)] = (r.email, r.delivery_id, r.dispatch_id)
+        return found
 
     def _record_one(self, conn: Connection, ev: Any, rule: SuppressionRule,
                     now: dt.datetime) -> Recorded:
-        seen = conn.execute(
-            select(feedback_events.c.email, feedback_events.c.delivery_id,
-                   feedback_events.c.dispatch_id)
-            .where(feedback_events.c.source == ev.source,
-                   feedback_events.c.event_id == ev.event_id[:300])
-        ).first()
-        if seen is not None:
-            return Recorded(ev, False, seen.email, seen.delivery_id, seen.dispatch_id, None)
         row = self._delivery(conn, ev)
         email = row.email if row is not None else ev.email
         if not email:  # a VERP-only bounce whose copy is gone from the ledger
@@ -137,16 +174,21 @@ class FeedbackLog:
         key = email_key(email)
         delivery_id = row.id if row is not None else None
         dispatch_id = row.dispatch_id if row is not None else None
+        # the reason of every kind but 'soft' is known before the row exists
+        reason = rule.suppression_for(ev.kind, 0) if ev.kind != "soft" else None
         values = dict(source=ev.source, event_id=ev.event_id[:300], email=email[:320],
                       email_key=key[:320], kind=ev.kind, status=(ev.status or "")[:32],
                       diagnostic=(ev.diagnostic or "")[:2000], delivery_id=delivery_id,
-                      dispatch_id=dispatch_id, received_at=ev.received_at, recorded_at=now)
-        inserted = conn.execute(insert_ignore(conn, feedback_events, "source", "event_id")
-                                .values(**values))
+                      dispatch_id=dispatch_id, suppressed_as=reason,
+                      received_at=ev.received_at, recorded_at=now)
+        inserted = conn.execute(self._insert(conn), values)
         if inserted.rowcount == 0:  # a concurrent writer recorded it first
             return Recorded(ev, False, email, delivery_id, dispatch_id, None)
-        hits = self._soft_hits(conn, key, rule.soft_window) if ev.kind == "soft" else 0
-        reason = rule.suppression_for(ev.kind, hits)
+        if ev.kind == "soft":
+            reason = rule.suppression_for("soft", self._soft_hits(conn, key, rule.soft_window))
+            if reason is not None:
+                conn.execute(_SET_SUPPRESSED, {"src": ev.source, "eid": values["event_id"],
+                                               "reason": reason})
         suppressed = None
         if reason is not None:
             list_id = row.list_id if (row is not None and reason == "unsubscribed") else None
@@ -154,34 +196,33 @@ class FeedbackLog:
             if _sup.suppress(conn, email, reason, now, list_id=list_id, source=ev.source,
                              detail=detail[:200]):
                 suppressed = reason
-            conn.execute(feedback_events.update()
-                         .where(feedback_events.c.source == ev.source,
-                                feedback_events.c.event_id == values["event_id"])
-                         .values(suppressed_as=reason))
         return Recorded(ev, True, email, delivery_id, dispatch_id, suppressed)
+
+    def _insert(self, conn: Connection) -> Any:
+        stmt = self._inserts.get(conn.dialect.name)
+        if stmt is None:
+            stmt = insert_ignore(conn, feedback_events, "source", "event_id")
+            self._inserts[conn.dialect.name] = stmt
+        return stmt
 
     def _delivery(self, conn: Connection, ev: Any) -> Any:
         """The ledger row an event refers to: VERP id, Message-ID, provider id, latest row."""
-        cols = (deliveries.c.id, deliveries.c.email, deliveries.c.dispatch_id,
-                deliveries.c.list_id)
         if ev.delivery_id is not None:
-            r = conn.execute(select(*cols).where(deliveries.c.id == ev.delivery_id)).first()
+            r = conn.execute(_BY_ID, {"v": ev.delivery_id}).first()
             if r is not None:
                 return r
         mid = _bare_message_id(ev.message_id)
         if mid:
-            r = conn.execute(select(*cols).where(deliveries.c.message_id == mid).limit(1)).first()
+            r = conn.execute(_BY_MESSAGE_ID, {"v": mid}).first()
             if r is not None:
                 return r
         if ev.provider_id:
-            r = conn.execute(select(*cols).where(deliveries.c.provider_id == ev.provider_id)
-                             .limit(1)).first()
+            r = conn.execute(_BY_PROVIDER_ID, {"v": ev.provider_id}).first()
             if r is not None:
                 return r
-        return conn.execute(
-            select(*cols).where(deliveries.c.email_key == email_key(ev.email),
-                                deliveries.c.state.in_(("sent", "failed")))
-            .order_by(deliveries.c.id.desc()).limit(1)).first()
+        if not ev.email:
+            return None
+        return conn.execute(_LATEST, {"v": email_key(ev.email)}).first()
 
     def _soft_hits(self, conn: Connection, key: str, window: int) -> int:
         """Soft bounces among the address's last ``window`` copies (or events, with no copies)."""
@@ -200,13 +241,19 @@ class FeedbackLog:
 
     def remember_nonce(self, source: str, token: str, *, max_age: dt.timedelta) -> bool:
         """True the first time ``(source, token)`` is seen; tokens older than max_age are dropped."""
-        now = self.clock()
         with write_transaction(self.engine) as conn:
+            return self._remember(conn, source, token, max_age, self.clock())
+
+    def _remember(self, conn: Connection, source: str, token: str, max_age: dt.timedelta,
+                  now: dt.datetime) -> bool:
+        last = self._pruned.get(source)
+        if last is None or now - last >= dt.timedelta(seconds=30):  # prune now and then
             conn.execute(delete(feedback_nonces).where(feedback_nonces.c.source == source,
                                                        feedback_nonces.c.seen_at < now - max_age))
-            res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
-                               .values(source=source, token=token[:200], seen_at=now))
-            return bool(res.rowcount)
+            self._pruned[source] = now
+        res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
+                           .values(source=source, token=token[:200], seen_at=now))
+        return bool(res.rowcount)
 
     def set_nonce(self, source: str, token: str) -> None:
         """Record (or move to now) a marker such as the complaint gate's override."""

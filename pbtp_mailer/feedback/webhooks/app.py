@@ -78,25 +78,26 @@ class _Hooks:
             out["mailgun"] = self.mailgun
         return out
 
-    def _record(self, events: list[FeedbackEvent]) -> str:
-        results = self.store.feedback.record(events, self.policy)
-        return f"ok: {sum(r.new for r in results)} new of {len(results)}"
-
-    def _fresh(self, source: str, token: str, max_age: dt.timedelta) -> None:
-        if not self.store.feedback.remember_nonce(source, token, max_age=max_age * 2):
+    def _record(self, events: list[FeedbackEvent],
+                nonce: tuple[str, str, dt.timedelta] | None = None) -> str:
+        """Record (and remember the replay token) in one transaction; 409 on a replay."""
+        results = self.store.feedback.record(events, self.policy, nonce=nonce)
+        if results is None:
             raise Rejected(409, "replayed request")
+        return f"ok: {sum(r.new for r in results)} new of {len(results)}"
 
     def ses(self, req: Request) -> str:
         assert self.sns is not None
         msg = self.sns.verify(req.body)
         events = ses_events(msg) if msg["Type"] == "Notification" else []
-        self._fresh("ses", str(msg.get("MessageId", "")), self.sns.max_age)
+        nonce = ("ses", str(msg.get("MessageId", "")), self.sns.max_age * 2)
+        if msg["Type"] == "Notification":
+            return self._record(events, nonce)
+        self._record([], nonce)  # a confirmation is acted on once
         if msg["Type"] == "SubscriptionConfirmation":
             self.sns.confirm(msg)
             return "ok: subscription confirmed"
-        if msg["Type"] == "UnsubscribeConfirmation":
-            return "ok: unsubscribed"
-        return self._record(events)
+        return "ok: unsubscribed"
 
     def postmark(self, req: Request) -> str:
         postmark.check_basic_auth(req, self.settings.postmark_user or "", self.postmark_password)
@@ -106,16 +107,14 @@ class _Hooks:
         sig = sendgrid.verify_sendgrid(req, self.sendgrid_key, now=self.clock(),
                                        max_age=self.window)
         events = sendgrid.sendgrid_events(req.body)
-        self._fresh("sendgrid", sig, self.window)
-        return self._record(events)
+        return self._record(events, ("sendgrid", sig, self.window * 2))
 
     def mailgun(self, req: Request) -> str:
         payload = parse_json(req.body)
         token = mailgun.verify_mailgun(payload, self.mailgun_key, now=self.clock(),
                                        max_age=self.window)
         events = mailgun.mailgun_events(payload)
-        self._fresh("mailgun", token, self.window)
-        return self._record(events)
+        return self._record(events, ("mailgun", token, self.window * 2))
 
 
 def make_app(store: Store, settings: FeedbackSettings, environ: Mapping[str, str], *,
