@@ -220,6 +220,7 @@ def subscribers_show(app: AppContext, email: str) -> None:
     """Show EMAIL's lists, statuses and the history of status changes."""
     with _open(app) as store:
         d = store.subscriber(email)
+        events = store.feedback.events(email=d.email)  # bounces, complaints (feedback/)
     click.echo(d.email)
     if d.name:
         click.echo(f"  name: {d.name}")
@@ -238,6 +239,11 @@ def subscribers_show(app: AppContext, email: str) -> None:
         detail = f"  ({h.detail})" if h.detail else ""
         click.echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
                    f"{h.source}{detail}")
+    if events:
+        click.echo("Bounces and complaints:")
+        for e in events:
+            click.echo(f"  {_when(e.received_at)}  {e.kind}  {e.source}  {e.status or '-'}  "
+                       f"{e.diagnostic[:100]}".rstrip())
 
 
 # -- suppression, unsubscribes ---------------------------------------------------

@@ -30,7 +30,9 @@ def test_ingest_one_file_suppresses_and_prints(fworld):
     again = run_cli(fworld, "bounces", "ingest", str(path))
     assert "already known" in again.output and "0 event(s) recorded" in again.output
     shown = run_cli(fworld, "subscribers", "show", emails[1])
-    assert "bounced" in shown.output
+    assert "suppressed on all lists: bounced" in shown.output
+    assert "Bounces and complaints:" in shown.output
+    assert "  hard  dsn  5.1.1  550 5.1.1 no such user" in shown.output
 
 
 def test_ingest_stdin_with_verp_maps_a_forwarded_address(fworld):
