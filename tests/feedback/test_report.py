@@ -17,7 +17,7 @@ def report_file(fworld, memory_sender):
     for e in others:
         store.add_subscriber("members", e)
     fworld.send_issue(store, "2024-03", sender=memory_sender(
-        fail={emails[5]: [550, "5.1.1 <%s> no such user" % emails[5]]}))
+        fail={emails[5]: [550, f"5.1.1 <{emails[5]}> no such user"]}))
     record_events(store, [
         event(emails[0], "hard", status="5.1.1", diagnostic=f"550 5.1.1 <{emails[0]}> unknown"),
         event(emails[1], "hard", status="5.1.1", diagnostic=f"550 5.1.1 <{emails[1]}> unknown"),
