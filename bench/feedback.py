@@ -149,7 +149,8 @@ def bench_webhooks(n: int) -> None:
             statuses: list[int] = []
             lock = threading.Lock()
 
-            def client(chunk: list[tuple[str, bytes, dict[str, str]]]) -> None:
+            def client(chunk: list[tuple[str, bytes, dict[str, str]]],
+                       statuses: list[int] = statuses, lock: threading.Lock = lock) -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 got = []
                 for path, body, headers in chunk:

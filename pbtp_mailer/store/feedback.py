@@ -181,8 +181,8 @@ class FeedbackLog:
                       diagnostic=(ev.diagnostic or "")[:2000], delivery_id=delivery_id,
                       dispatch_id=dispatch_id, suppressed_as=reason,
                       received_at=ev.received_at, recorded_at=now)
-        inserted = conn.execute(self._insert(conn), values)
-        if inserted.rowcount == 0:  # a concurrent writer recorded it first
+        inserted = conn.execute(self._insert(conn), values).first()
+        if inserted is None:  # a concurrent writer recorded it first
             return Recorded(ev, False, email, delivery_id, dispatch_id, None)
         if ev.kind == "soft":
             reason = rule.suppression_for("soft", self._soft_hits(conn, key, rule.soft_window))
@@ -201,7 +201,9 @@ class FeedbackLog:
     def _insert(self, conn: Connection) -> Any:
         stmt = self._inserts.get(conn.dialect.name)
         if stmt is None:
-            stmt = insert_ignore(conn, feedback_events, "source", "event_id")
+            # RETURNING tells inserted from ignored (psycopg's rowcount can be -1)
+            stmt = insert_ignore(conn, feedback_events, "source", "event_id").returning(
+                feedback_events.c.id)
             self._inserts[conn.dialect.name] = stmt
         return stmt
 
@@ -252,8 +254,9 @@ class FeedbackLog:
                                                        feedback_nonces.c.seen_at < now - max_age))
             self._pruned[source] = now
         res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
-                           .values(source=source, token=token[:200], seen_at=now))
-        return bool(res.rowcount)
+                           .values(source=source, token=token[:200], seen_at=now)
+                           .returning(feedback_nonces.c.token))
+        return res.first() is not None
 
     def set_nonce(self, source: str, token: str) -> None:
         """Record (or move to now) a marker such as the complaint gate's override."""

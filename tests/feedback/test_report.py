@@ -45,38 +45,41 @@ def test_report_content_has_no_addresses(report_file):
     assert "uni.example.ac.uk" in html and "5.1.1" in html
 
 
+def _look(browser, out, scheme):  # noqa: F811
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.emulate_media(color_scheme=scheme)
+    page.goto(out.as_uri())
+    facts = page.evaluate("""() => {
+      const charts = [...document.querySelectorAll('svg.chart')];
+      const drawn = charts.filter(s => [...s.querySelectorAll('polyline, rect')]
+          .some(e => e.getBoundingClientRect().width > 0));
+      const label = document.querySelector('svg .lbl');
+      return {charts: charts.length, drawn: drawn.length,
+              overflow: document.documentElement.scrollWidth - window.innerWidth,
+              wide: charts.filter(s => s.getBoundingClientRect().right > window.innerWidth).length,
+              bg: getComputedStyle(document.body).backgroundColor,
+              label: getComputedStyle(label).fill};
+    }""")
+    page.close()
+    return errors, requests, facts
+
+
 @pytest.mark.slow
 def test_report_in_chromium(report_file, browser):  # noqa: F811
     out, _ = report_file
-    for scheme in ("light", "dark"):
-        page = browser.new_page(viewport={"width": 375, "height": 800})
-        errors: list[str] = []
-        requests: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("request", lambda r: requests.append(r.url))
-        page.emulate_media(color_scheme=scheme)
-        page.goto(out.as_uri())
-        facts = page.evaluate("""() => {
-          const charts = [...document.querySelectorAll('svg.chart')];
-          const drawn = charts.filter(s => [...s.querySelectorAll('polyline, rect')]
-              .some(e => e.getBoundingClientRect().width > 0));
-          const label = document.querySelector('svg .lbl');
-          return {charts: charts.length, drawn: drawn.length,
-                  overflow: document.documentElement.scrollWidth - window.innerWidth,
-                  wide: charts.filter(s => s.getBoundingClientRect().right > window.innerWidth).length,
-                  bg: getComputedStyle(document.body).backgroundColor,
-                  label: getComputedStyle(label).fill};
-        }""")
-        page.close()
+    for scheme, bg, fg in (("light", "rgb(255, 255, 255)", "rgb(26, 26, 26)"),
+                           ("dark", "rgb(13, 17, 23)", "rgb(230, 237, 243)")):
+        errors, requests, facts = _look(browser, out, scheme)
         assert errors == [], errors
         assert requests == [out.as_uri()]  # the page asks for nothing else
         assert facts["charts"] >= 5 and facts["drawn"] == facts["charts"], facts
         assert facts["overflow"] <= 0 and facts["wide"] == 0, facts
-        if scheme == "dark":
-            assert facts["bg"] == "rgb(13, 17, 23)" and facts["label"] == "rgb(230, 237, 243)"
-        else:
-            assert facts["bg"] == "rgb(255, 255, 255)" and facts["label"] == "rgb(26, 26, 26)"
+        assert (facts["bg"], facts["label"]) == (bg, fg), scheme
 
 
 def test_report_before_any_dispatch(fworld):
