@@ -40,8 +40,8 @@ if [ $# -eq 0 ] && [ "${PBTP_SKIP_POSTGRES:-0}" != 1 ] && [ "$(id -u)" = 0 ]; th
   pg_url=$(bash scripts/start-postgres.sh "$port" 2>.pbtp-mailer-pg.log) || { cat .pbtp-mailer-pg.log; exit 1; }
   pg_dir=$(sed -n 's/.*(data in \(.*\)); stop.*/\1/p' .pbtp-mailer-pg.log)
   trap 'bash scripts/start-postgres.sh --stop "$pg_dir" >/dev/null 2>&1 || true; rm -f .pbtp-mailer-pg.log' EXIT
-  echo "== the same store, unsubscribe and dispatch tests on PostgreSQL ($pg_url) =="
-  PBTP_TEST_POSTGRES_URL="$pg_url" .venv/bin/python -m pytest -q tests/store tests/web tests/dispatch \
+  echo "== the same store, unsubscribe, dispatch and feedback tests on PostgreSQL ($pg_url) =="
+  PBTP_TEST_POSTGRES_URL="$pg_url" .venv/bin/python -m pytest -q tests/store tests/web tests/dispatch tests/feedback \
     || status=$?
 fi
 exit $status
