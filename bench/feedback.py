@@ -59,21 +59,22 @@ def write_maildir(path: Path, n: int) -> None:
     del box
 
 
-def child_ingest(maildir: str, url: str) -> None:
+def child_ingest(maildir: str, url: str, jobs: int) -> None:
     from pbtp_mailer.feedback import Policy
     from pbtp_mailer.feedback.ingest import ingest, read_messages
     from pbtp_mailer.store import Store
 
     with Store.from_url(url) as store:
         t0 = time.perf_counter()
-        report = ingest(store, read_messages(maildir), verp=None, policy=Policy())
+        report = ingest(store, read_messages(maildir), verp=None, policy=Policy(), jobs=jobs)
         elapsed = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     print(json.dumps({"messages": report.messages, "recorded": report.recorded,
                       "seconds": elapsed, "rss_mb": rss}))
 
 
-def bench_ingest(n: int) -> None:
+def bench_ingest(n: int, jobs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="pbtp-bench-fb-") as tmp:
         for count in (max(1, n // 10), n):
             md = Path(tmp) / f"Maildir-{count}"
@@ -81,11 +82,13 @@ def bench_ingest(n: int) -> None:
             write_maildir(md, count)
             made = time.perf_counter() - t0
             url = f"sqlite:///{Path(tmp) / f'ingest-{count}.sqlite3'}"
-            out = subprocess.run([sys.executable, __file__, "--child-ingest", str(md), url],
+            out = subprocess.run([sys.executable, __file__, "--child-ingest", str(md), url,
+                                  str(jobs)],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"ingest {r['messages']:>7,} DSNs: {r['seconds']:6.1f} s, "
-                  f"{r['messages'] / r['seconds']:7,.0f} msgs/s, peak RSS {r['rss_mb']:.0f} MiB "
+                  f"{r['messages'] / r['seconds']:7,.0f} msgs/s, jobs {jobs}, "
+                  f"peak RSS {r['rss_mb']:.0f} MiB (largest process) "
                   f"({r['recorded']:,} events; Maildir written in {made:.1f} s)")
 
 
@@ -179,15 +182,16 @@ def bench_webhooks(n: int) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child-ingest":
-        child_ingest(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-ingest":
+        child_ingest(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--requests", type=int, default=2_000)
+    ap.add_argument("--jobs", type=int, default=1, help="parse processes for the ingest")
     args = ap.parse_args()
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
-    bench_ingest(args.messages)
+    bench_ingest(args.messages, args.jobs)
     bench_webhooks(args.requests)
     return 0
 

@@ -62,8 +62,11 @@ def bounces() -> None:
               help="The envelope recipient (the VERP address), e.g. ${original_recipient} "
                    "from a Postfix pipe transport.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary line.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Parse in this many processes (large Maildirs).")
 @pass_app
-def ingest_cmd(app: AppContext, source: str, recipient: str | None, quiet: bool) -> None:
+def ingest_cmd(app: AppContext, source: str, recipient: str | None, quiet: bool,
+               jobs: int) -> None:
     """Read returned mail (one message, an mbox, a Maildir, or '-' for stdin) and record
     the bounces and complaints in it.
 
@@ -82,7 +85,8 @@ def ingest_cmd(app: AppContext, source: str, recipient: str | None, quiet: bool)
     with _open_store(app) as store:
         report = ingest(store, read_messages(source, sys.stdin.buffer), verp=verp,
                         policy=Policy.from_settings(settings),
-                        on_item=None if quiet else _print_item, envelope_to=recipient)
+                        on_item=None if quiet else _print_item, envelope_to=recipient,
+                        jobs=jobs)
     click.echo(report.summary())
 
 

@@ -95,23 +95,64 @@ def read_messages(source: str, stdin: IO[bytes] | None = None) -> Iterator[tuple
 def ingest(store: Store, messages: Iterable[tuple[str, bytes]], *, verp: Verp | None,
            policy: Policy, on_item: Callable[[IngestItem], None] | None = None,
            clock: Callable[[], dt.datetime] | None = None, batch: int = 500,
-           envelope_to: str | None = None) -> IngestReport:
-    """Parse and record every message; events are written ``batch`` messages at a time."""
+           envelope_to: str | None = None, jobs: int = 1) -> IngestReport:
+    """Parse and record every message; events are written ``batch`` messages at a time.
+
+    ``jobs > 1`` parses in that many worker processes while this one records
+    (a bounded number of batches in flight, so memory stays flat).
+    """
     now = clock or (lambda: dt.datetime.now(dt.UTC))
     report = IngestReport()
-    pending: list[IngestItem] = []
-    for where, data in messages:
-        report.messages += 1
+    for items in _parsed(messages, batch, verp, now, envelope_to, jobs):
+        report.messages += len(items)
+        _flush(store, items, policy, report, on_item)
+    return report
+
+
+def _chunks(messages: Iterable[tuple[str, bytes]], size: int) -> Iterator[list[tuple[str, bytes]]]:
+    chunk: list[tuple[str, bytes]] = []
+    for m in messages:
+        chunk.append(m)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_chunk(chunk: list[tuple[str, bytes]], verp: Verp | None, now: dt.datetime,
+                envelope_to: str | None) -> list[IngestItem]:
+    """Parse a batch of messages (runs in a worker process with ``jobs > 1``)."""
+    out = []
+    for where, data in chunk:
         if len(data) > MAX_MESSAGE:
             parsed: Parsed = Unrecognised(f"larger than {MAX_MESSAGE // (1024 * 1024)} MiB")
         else:
-            parsed = parse_message(data, verp=verp, now=now(), envelope_to=envelope_to)
-        pending.append(IngestItem(where, parsed))
-        if len(pending) >= batch:
-            _flush(store, pending, policy, report, on_item)
-            pending = []
-    _flush(store, pending, policy, report, on_item)
-    return report
+            parsed = parse_message(data, verp=verp, now=now, envelope_to=envelope_to)
+        out.append(IngestItem(where, parsed))
+    return out
+
+
+def _parsed(messages: Iterable[tuple[str, bytes]], batch: int, verp: Verp | None,
+            now: Callable[[], dt.datetime], envelope_to: str | None,
+            jobs: int) -> Iterator[list[IngestItem]]:
+    if jobs <= 1:
+        for chunk in _chunks(messages, batch):
+            yield parse_chunk(chunk, verp, now(), envelope_to)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # spawn, not fork: the caller may run threads (a fork copies their locks)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        flying: deque[Future[list[IngestItem]]] = deque()
+        for chunk in _chunks(messages, max(1, batch // jobs)):
+            flying.append(pool.submit(parse_chunk, chunk, verp, now(), envelope_to))
+            if len(flying) > jobs * 2:
+                yield flying.popleft().result()
+        while flying:
+            yield flying.popleft().result()
 
 
 def _flush(store: Store, items: list[IngestItem], policy: Policy, report: IngestReport,

@@ -66,14 +66,19 @@ def test_ingest_maildir_and_mbox_with_corpus(fworld):
     # no bounce domain here: the two VERP-only samples cannot be mapped
     assert "14 event(s) recorded, 0 already known, 1 unmatched" in last
     assert "3 ignored, 2 not recognised" in last
+    # the same in two parsing processes: the same result, every report already known
+    r2 = run_cli(fworld, "bounces", "ingest", "--jobs", "2", "-q", str(md))
+    assert r2.output.strip() == (
+        "19 message(s): 0 event(s) recorded, 14 already known, 1 unmatched, "
+        "0 address(es) suppressed, 3 ignored, 2 not recognised")
     mbox_path = fworld.root / "bounces.mbox"
     mb = mailbox.mbox(str(mbox_path))
     for p in sorted(CORPUS.glob("0*.eml")):
         mb.add(p.read_bytes())
     mb.close()
-    r2 = run_cli(fworld, "bounces", "ingest", str(mbox_path))
-    assert r2.exit_code == 0 and "9 message(s)" in r2.output.splitlines()[-1]
-    assert "already known" in r2.output
+    r3 = run_cli(fworld, "bounces", "ingest", str(mbox_path))
+    assert r3.exit_code == 0 and "9 message(s)" in r3.output.splitlines()[-1]
+    assert "already known" in r3.output
 
 
 def test_ingest_missing_source_is_one_error_line(fworld):
