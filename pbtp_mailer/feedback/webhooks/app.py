@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbtp_mailer.errors import ConfigError
 from pbtp_mailer.feedback.policy import Policy
@@ -134,7 +135,10 @@ def make_app(store: Store, settings: FeedbackSettings, environ: Mapping[str, str
             return _answer(start, 200, handler(read_request(env, max_bytes)))
         except Rejected as exc:
             return _answer(start, exc.status, exc.reason)
-        except ValueError as exc:  # a malformed value deep in a payload (bad address, kind)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # a malformed value deep in a payload (wrong type, missing key, bad time)
             return _answer(start, 400, f"malformed payload: {type(exc).__name__}")
+        except SQLAlchemyError:
+            return _answer(start, 503, "database unavailable; retry later")
 
     return app
