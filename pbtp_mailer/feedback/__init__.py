@@ -8,8 +8,11 @@ paths tie a returned message to its ledger row.
 """
 
 from pbtp_mailer.feedback.events import KINDS, SOURCES, FeedbackEvent, Ignored
+from pbtp_mailer.feedback.ingest import IngestReport, ingest, read_messages
+from pbtp_mailer.feedback.mail import Unrecognised, parse_message
 from pbtp_mailer.feedback.policy import Policy, record_events
 from pbtp_mailer.feedback.settings import FeedbackSettings, load_settings
+from pbtp_mailer.feedback.verp import Verp, verp_for
 
 __all__ = [
     "FeedbackEvent",
@@ -20,4 +23,11 @@ __all__ = [
     "record_events",
     "FeedbackSettings",
     "load_settings",
+    "parse_message",
+    "Unrecognised",
+    "ingest",
+    "read_messages",
+    "IngestReport",
+    "Verp",
+    "verp_for",
 ]

@@ -24,13 +24,9 @@ if TYPE_CHECKING:
     from pbtp_mailer.store import Store
 
 __all__ = ["Gate", "complaint_gate", "complaint_warnings", "cron_gate", "acknowledge_by_person",
-           "dispatch_feedback", "ComplaintRateError"]
+           "dispatch_feedback", "format_feedback"]
 
 _ACK = ("gate", "person-override")
-
-
-class ComplaintRateError(DispatchError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -75,10 +71,10 @@ def complaint_warnings(store: Store, config: Config) -> list[str]:
 
 
 def cron_gate(store: Store, config: Config, *, warn: Callable[[str], Any]) -> None:
-    """For ``dispatch-due`` before a new dispatch: warn, or refuse with ``ComplaintRateError``."""
+    """For ``dispatch-due`` before a new dispatch: warn, or refuse (``DispatchError``)."""
     gate = complaint_gate(store, config)
     if gate.level == "refuse":
-        raise ComplaintRateError(
+        raise DispatchError(
             f"not started: {gate.text()}",
             hint="look at pbtp-mailer bounces list --kind complaint; a person running "
                  "pbtp-mailer send lifts this")
