@@ -82,6 +82,24 @@ def test_report_in_chromium(report_file, browser):  # noqa: F811
         assert (facts["bg"], facts["label"]) == (bg, fg), scheme
 
 
+@pytest.mark.slow
+def test_report_passes_axe_core(report_file, browser):  # noqa: F811
+    axe = pytest.importorskip("axe_playwright_python")
+    from pathlib import Path
+
+    source = (Path(axe.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+    out, _ = report_file
+    for scheme in ("light", "dark"):
+        page = browser.new_page(viewport={"width": 375, "height": 800})
+        page.emulate_media(color_scheme=scheme)
+        page.goto(out.as_uri())
+        page.evaluate(source)  # evaluate is not subject to the page's CSP
+        result = page.evaluate("async () => (await axe.run(document)).violations.map("
+                               "v => v.id + ': ' + v.nodes.length)")
+        page.close()
+        assert result == [], (scheme, result)
+
+
 def test_report_before_any_dispatch(fworld):
     out = fworld.root / "r.html"
     r = run_cli(fworld, "report", str(fworld.issue), "-o", str(out))
