@@ -44,7 +44,8 @@ __all__ = [
     "import_suppressions",
 ]
 
-_RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}  # never downgraded
+_RANK = RANK
 _CHUNK = 500
 
 

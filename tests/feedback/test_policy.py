@@ -132,3 +132,18 @@ def test_policy_table():
 def test_event_rejects_unknown_kind():
     with pytest.raises(ValueError):
         event("a@example.com", "weird")
+
+
+def test_one_batch_applies_suppressions_in_order(fworld):
+    emails = fworld.make_list(2)
+    store = fworld.store()
+    a, b = emails
+    got = record_events(store, [event(a, "hard", event_id="1"),
+                                event(a, "complaint", source="arf", event_id="2"),
+                                event(b, "complaint", source="arf", event_id="3"),
+                                event(b, "hard", event_id="4")])
+    assert [r.suppressed_as for r in got] == ["bounced", "complained", "complained", None]
+    assert _suppression(store, a)[0] == "complained"
+    assert _suppression(store, b)[0] == "complained"
+    history = [h.status for h in store.subscriber(a).history]
+    assert history[-2:] == ["bounced", "complained"]
