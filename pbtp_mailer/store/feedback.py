@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select
 
 from pbtp_mailer.store import suppression as _sup
 from pbtp_mailer.store.db import bulk_insert, in_chunk_size, insert_ignore, key_in, write_transaction
+from pbtp_mailer.store.feedback_report import IssueRows, issue_rows
 from pbtp_mailer.store.feedback_schema import feedback_events, feedback_nonces
 from pbtp_mailer.store.ledger_schema import deliveries, dispatches
 from pbtp_mailer.store.schema import status_history, suppressions
@@ -82,14 +83,6 @@ class DispatchRates:
     @property
     def complaint_rate(self) -> float:
         return self.complaints / self.sent if self.sent else 0.0
-
-
-@dataclass(frozen=True)
-class IssueRows:
-    dispatches: list[tuple[int, str, str, dt.datetime]]  # id, list, subject, created
-    deliveries: list[tuple[str, str, dt.datetime | None, int | None, str]]  # key, state, sent..
-    events: list[tuple[str, str, str, str, dt.datetime]]  # key, kind, status, diagnostic, at
-    unsubscribes: list[tuple[str, str, dt.datetime]]  # key, source, at
 
 
 # Statements built once: the per-event path runs them thousands of times a second.
@@ -382,39 +375,8 @@ class FeedbackLog:
 
     def issue_rows(self, issue_id: str) -> IssueRows:
         """What the dispatch report of one issue draws (all its lists)."""
-        from pbtp_mailer.store.schema import status_history
-
         with self.engine.connect() as conn:
-            ds = conn.execute(select(dispatches.c.id, dispatches.c.list_name,
-                                     dispatches.c.subject, dispatches.c.created_at)
-                              .where(dispatches.c.issue_id == issue_id)
-                              .order_by(dispatches.c.id)).all()
-            ids = [d.id for d in ds]
-            dels = conn.execute(select(deliveries.c.email_key, deliveries.c.state,
-                                       deliveries.c.sent_at, deliveries.c.last_code,
-                                       deliveries.c.last_text)
-                                .where(deliveries.c.dispatch_id.in_(ids))).all()
-            evs = conn.execute(select(feedback_events.c.email_key, feedback_events.c.kind,
-                                      feedback_events.c.status, feedback_events.c.diagnostic,
-                                      feedback_events.c.received_at)
-                               .where(feedback_events.c.dispatch_id.in_(ids))).all()
-            first = min((_aware(d.created_at) for d in ds), default=None)
-            unsubs = [] if first is None else conn.execute(
-                select(status_history.c.email_key, status_history.c.source,
-                       status_history.c.changed_at)
-                .where(status_history.c.status.in_(("unsubscribed", "unsubscribed-all")),
-                       status_history.c.changed_at >= first,
-                       status_history.c.email_key.in_(
-                           select(deliveries.c.email_key).where(
-                               deliveries.c.dispatch_id.in_(ids),
-                               deliveries.c.state == "sent")))).all()
-        return IssueRows(
-            dispatches=[(d.id, d.list_name, d.subject, _aware(d.created_at)) for d in ds],
-            deliveries=[(r.email_key, r.state, _aware(r.sent_at) if r.sent_at else None,
-                         r.last_code, r.last_text or "") for r in dels],
-            events=[(r.email_key, r.kind, r.status, r.diagnostic, _aware(r.received_at))
-                    for r in evs],
-            unsubscribes=[(r.email_key, r.source, _aware(r.changed_at)) for r in unsubs])
+            return issue_rows(conn, issue_id)
 
     def delivery_exists(self, delivery_id: int) -> bool:
         with self.engine.connect() as conn:
