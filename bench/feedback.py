@@ -7,10 +7,11 @@
    ``bounces ingest``) in a child process on a fresh SQLite store, for N/10
    and for N messages: messages per second and the child's peak RSS (flat
    when both peaks are close).
-2. Serves the ``/feedback/`` app on waitress with 4 threads and posts signed
-   Mailgun (HMAC-SHA256) and SendGrid (ECDSA P-256) requests from 8 client
-   threads with keep-alive connections: requests per second, each request
-   verified and its event recorded. Signing happens before the clock starts.
+2. Serves the ``/feedback/`` app on waitress with 4 threads (in its own
+   process, like ``serve``) and posts signed Mailgun (HMAC-SHA256) and
+   SendGrid (ECDSA P-256) requests from 8 client threads with keep-alive
+   connections: requests per second, each request verified and its event
+   recorded. Signing happens before the clock starts.
 
 Goals of issue 12: ingest >= 2,000 messages/s with flat RSS; webhooks >= 500 req/s.
 """
@@ -116,74 +117,87 @@ def _sendgrid(priv, i: int) -> tuple[bytes, dict[str, str]]:
                   "X-Twilio-Email-Event-Webhook-Timestamp": ts}
 
 
-def bench_webhooks(n: int) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from waitress import wasyncore
+def child_serve(url: str, pub: str, key: str) -> None:
+    """The webhook app on waitress (4 threads) in its own process; prints its port."""
     from waitress.server import create_server
 
     from pbtp_mailer.feedback import FeedbackSettings
     from pbtp_mailer.feedback.webhooks import make_app
     from pbtp_mailer.store import Store
 
+    settings = FeedbackSettings(mailgun_enabled=True, sendgrid_public_key=pub)
+    store = Store.from_url(url)
+    app = make_app(store, settings, {"PBTP_MAILER_MAILGUN_SIGNING_KEY": key})
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    print(server.effective_port, flush=True)
+    server.run()
+
+
+def _post_all(port: int, reqs: list[tuple[str, bytes, dict[str, str]]]) -> tuple[float, int]:
+    """Post from 8 keep-alive client threads; (seconds, answers 200)."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(chunk: list[tuple[str, bytes, dict[str, str]]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        got = []
+        for path, body, headers in chunk:
+            conn.request("POST", path, body=body,
+                         headers={**headers, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            got.append(resp.status)
+        conn.close()
+        with lock:
+            statuses.extend(got)
+
+    threads = [threading.Thread(target=client, args=(reqs[k::8],)) for k in range(8)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, statuses.count(200)
+
+
+def bench_webhooks(n: int) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pbtp_mailer.store import Store
+
     key = b"key-" + b"k" * 32
     priv = ec.generate_private_key(ec.SECP256R1())
     pub = base64.b64encode(priv.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-    settings = FeedbackSettings(mailgun_enabled=True, sendgrid_public_key=pub)
-    with tempfile.TemporaryDirectory(prefix="pbtp-bench-wh-") as tmp, \
-            Store.from_url(f"sqlite:///{Path(tmp) / 'wh.sqlite3'}") as store:
-        app = make_app(store, settings, {"PBTP_MAILER_MAILGUN_SIGNING_KEY": key.decode()})
-        server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=server._map, count=1)
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
-
-        th = threading.Thread(target=loop, daemon=True)
-        th.start()
-        port = int(server.effective_port)
-        for name, make in (("mailgun", lambda i: ("/feedback/mailgun", _mailgun(key, i), {})),
-                           ("sendgrid", lambda i: ("/feedback/sendgrid", *_sendgrid(priv, i)))):
-            reqs = [make(i) for i in range(n)]
-            statuses: list[int] = []
-            lock = threading.Lock()
-
-            def client(chunk: list[tuple[str, bytes, dict[str, str]]],
-                       statuses: list[int] = statuses, lock: threading.Lock = lock) -> None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                got = []
-                for path, body, headers in chunk:
-                    conn.request("POST", path, body=body,
-                                 headers={**headers, "Content-Type": "application/json"})
-                    resp = conn.getresponse()
-                    resp.read()
-                    got.append(resp.status)
-                conn.close()
-                with lock:
-                    statuses.extend(got)
-
-            threads = [threading.Thread(target=client, args=(reqs[k::8],)) for k in range(8)]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - t0
-            ok = statuses.count(200)
-            print(f"webhook {name:<8} {n:,} signed requests, 4 server threads: "
-                  f"{n / elapsed:6,.0f} req/s ({ok:,} answered 200)")
-        stop.set()
-        th.join(10)
-        print(f"events recorded: {len(store.feedback.events()):,}")
+    with tempfile.TemporaryDirectory(prefix="pbtp-bench-wh-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'wh.sqlite3'}"
+        Store.from_url(url).close()  # migrate before the server starts
+        server = subprocess.Popen([sys.executable, __file__, "--child-serve", url, pub,
+                                   key.decode()], stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            port = int(server.stdout.readline())
+            for name, make in (("mailgun", lambda i: ("/feedback/mailgun", _mailgun(key, i), {})),
+                               ("sendgrid",
+                                lambda i: ("/feedback/sendgrid", *_sendgrid(priv, i)))):
+                reqs = [make(i) for i in range(n)]  # signed before the clock starts
+                elapsed, ok = _post_all(port, reqs)
+                print(f"webhook {name:<8} {n:,} signed requests, 4 server threads: "
+                      f"{n / elapsed:6,.0f} req/s ({ok:,} answered 200)")
+        finally:
+            server.terminate()
+            server.wait(10)
+        with Store.from_url(url) as store:
+            print(f"events recorded: {len(store.feedback.events()):,}")
 
 
 def main() -> int:
     if len(sys.argv) == 5 and sys.argv[1] == "--child-ingest":
         child_ingest(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return 0
+    if len(sys.argv) == 5 and sys.argv[1] == "--child-serve":
+        child_serve(sys.argv[2], sys.argv[3], sys.argv[4])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=100_000)

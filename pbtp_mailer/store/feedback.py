@@ -299,9 +299,12 @@ class FeedbackLog:
             conn.execute(delete(feedback_nonces).where(feedback_nonces.c.source == source,
                                                        feedback_nonces.c.seen_at < now - max_age))
             self._pruned[source] = now
-        res = conn.execute(insert_ignore(conn, feedback_nonces, "source", "token")
-                           .values(source=source, token=token[:200], seen_at=now)
-                           .returning(feedback_nonces.c.token))
+        stmt = self._inserts.get("nonce:" + conn.dialect.name)
+        if stmt is None:
+            stmt = insert_ignore(conn, feedback_nonces, "source", "token").returning(
+                feedback_nonces.c.token)
+            self._inserts["nonce:" + conn.dialect.name] = stmt
+        res = conn.execute(stmt, {"source": source, "token": token[:200], "seen_at": now})
         return res.first() is not None
 
     def set_nonce(self, source: str, token: str) -> None:
