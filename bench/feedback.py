@@ -14,6 +14,14 @@
    recorded. Signing happens before the clock starts.
 
 Goals of issue 12: ingest >= 2,000 messages/s with flat RSS; webhooks >= 500 req/s.
+
+Measured 2026-12-01 on the 2-core container shared with other jobs (load
+average 3-7), Python 3.11.7, SQLite:
+
+    ingest  10,000 DSNs   2,341 msgs/s   peak RSS 60 MiB
+    ingest 100,000 DSNs   1,994 msgs/s   peak RSS 60 MiB (flat)
+    webhook mailgun         579 req/s    (HMAC, replay table, event recorded)
+    webhook sendgrid        442 req/s    (ECDSA P-256 verify, event recorded)
 """
 
 from __future__ import annotations
