@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from pbtp_mailer.feedback import record_events
-from tests.conftest import browser  # noqa: F401  (the shared Chromium fixture)
 from tests.feedback.conftest import event, run_cli
 
 
@@ -45,7 +44,7 @@ def test_report_content_has_no_addresses(report_file):
     assert "uni.example.ac.uk" in html and "5.1.1" in html
 
 
-def _look(browser, out, scheme):  # noqa: F811
+def _look(browser, out, scheme):
     page = browser.new_page(viewport={"width": 375, "height": 800})
     errors: list[str] = []
     requests: list[str] = []
@@ -70,7 +69,7 @@ def _look(browser, out, scheme):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_report_in_chromium(report_file, browser):  # noqa: F811
+def test_report_in_chromium(report_file, browser):
     out, _ = report_file
     for scheme, bg, fg in (("light", "rgb(255, 255, 255)", "rgb(26, 26, 26)"),
                            ("dark", "rgb(13, 17, 23)", "rgb(230, 237, 243)")):
@@ -83,7 +82,7 @@ def test_report_in_chromium(report_file, browser):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_report_passes_axe_core(report_file, browser):  # noqa: F811
+def test_report_passes_axe_core(report_file, browser):
     axe = pytest.importorskip("axe_playwright_python")
     from pathlib import Path
 
