@@ -24,7 +24,8 @@ wrong in the message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     ├── DispatchError
     │   ├── ContentChangedError  the issue changed after its dispatch started
     │   └── DispatchPausedError  too many consecutive failures
-    └── DoctorError              a deliverability check failed (DNS lookup, gate)
+    ├── DoctorError              a deliverability check failed (DNS lookup, gate)
+    └── FeedbackError            a bounce source cannot be read (file, Maildir, IMAP)
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "ContentChangedError",
     "DispatchPausedError",
     "DoctorError",
+    "FeedbackError",
 ]
 
 
@@ -183,3 +185,7 @@ class DispatchPausedError(DispatchError):
 
 class DoctorError(MailerError):
     """A deliverability check could not run (resolver down) or refused a dispatch (the gate)."""
+
+
+class FeedbackError(MailerError):
+    """A bounce source (file, mbox, Maildir, IMAP mailbox) cannot be read or reached."""

@@ -90,6 +90,7 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     """
     from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
     from pbtp_mailer.dispatch.dispatcher import dry_run as do_dry_run
+    from pbtp_mailer.feedback.gate import acknowledge_by_person
 
     options = DispatchOptions(list_name=list_name, sender=sender_name, limit=limit, rate=rate,
                               concurrency=concurrency, resend_unknown=resend_unknown,
@@ -126,6 +127,9 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
             if not sys.stdin.isatty():
                 raise click.ClickException("not a terminal: pass --yes to send without asking")
             click.confirm("Send now?", abort=True)
+        if acknowledge_by_person(store, app.config):  # feedback/gate.py
+            click.echo("Warning: dispatch-due's complaint-rate refusal is lifted by this send.",
+                       err=True)
         progress = _Progress(plan.recipients, f"{plan.issue.id} -> {list_name}")
         dispatcher = Dispatcher(plan, options, ledger=store.ledger(
             message_id_domain=app.config.newsletter.message_id_domain), on_progress=progress)

@@ -238,6 +238,7 @@ def subscribers_show(app: AppContext, email: str, as_json: bool) -> None:
             return
         d = store.subscriber(email)
         consents = consent_lines(store, email)
+        events = store.feedback.events(email=d.email)  # bounces, complaints (feedback/)
     echo(d.email)
     if d.name:
         echo(f"  name: {d.name}")
@@ -259,6 +260,11 @@ def subscribers_show(app: AppContext, email: str, as_json: bool) -> None:
     echo("Consent:")
     for line in consents or ["  (none recorded)"]:
         echo(line)
+    if events:
+        echo("Bounces and complaints:")
+        for e in events:
+            echo(f"  {_when(e.received_at)}  {e.kind}  {e.source}  {e.status or '-'}  "
+                 f"{e.diagnostic[:100]}".rstrip())
 
 
 # -- suppression, unsubscribes ---------------------------------------------------

@@ -283,7 +283,8 @@ class Dispatcher:
                 run.report.header_refused += 1
                 run.report.failed += 1
                 continue
-            messages.append(Outgoing(mail_from, (c.email,), data, ref=c, dot_safe=True))
+            messages.append(Outgoing(self.plan.envelope_sender(c.id, mail_from), (c.email,), data,
+                                     ref=c, dot_safe=True))
         return messages
 
     def _hear(self, run: _Run, messages: Sequence[Outgoing], results: Sequence[SendResult],

@@ -32,6 +32,7 @@ class DispatchStatus:
     throughput_per_s: float | None
     failures: list[dict[str, Any]] = field(default_factory=list)
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    feedback: dict[str, Any] = field(default_factory=dict)  # feedback/gate.py: rates
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +45,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                  list_name: str | None = None) -> list[DispatchStatus]:
     """Each dispatch of ``issue_id`` (or only the one to ``list_name``) with its counts."""
+    from pbtp_mailer.feedback.gate import dispatch_feedback
+
     ledger = store.ledger(message_id_domain=message_id_domain)
     out = []
     for d in ledger.find(issue_id, list_name):
@@ -62,6 +65,7 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
             ambiguous=[{"email": r.email, "message_id": r.message_id,
                         "claimed_by": r.claimed_by, "since": _iso(r.updated_at)}
                        for r in ledger.ambiguous(d.id)],
+            feedback=dispatch_feedback(store, d.id),
         ))
     return out
 
@@ -81,6 +85,8 @@ def recipients_in_state(store: Store, issue_id: str, state: str,
 
 
 def format_status(statuses: list[DispatchStatus]) -> str:
+    from pbtp_mailer.feedback.gate import format_feedback
+
     lines = []
     for s in statuses:
         c = s.counts
@@ -94,6 +100,8 @@ def format_status(statuses: list[DispatchStatus]) -> str:
         lines.append(f"  started {s.started_at or '-'}; last sent {s.last_sent_at or '-'}; "
                      f"finished {s.finished_at or '-'}"
                      + (f"; {s.throughput_per_s}/s" if s.throughput_per_s else ""))
+        if s.feedback:
+            lines.append(format_feedback(s.feedback))
         if s.note:
             lines.append(f"  note: {s.note}")
         for f in s.failures[:10]:

@@ -166,8 +166,8 @@ def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = Fals
 
 
 def _known(conn: Any, ml: Any, keys: list[str], size: int
-           ) -> tuple[dict[str, Any], dict[str, str], dict[int, str]]:
-    """What the database knows of ``keys``: subscribers, suppressions, this list's members."""
+           ) -> tuple[dict[str, Any], dict[str, str], dict[int, str], set[str]]:
+    """What the database knows of ``keys``: subscribers, suppressions, members, erasures."""
     existing: dict[str, Any] = {}
     suppressed: dict[str, str] = {}
     erased: set[str] = set()
@@ -183,16 +183,11 @@ def _known(conn: Any, ml: Any, keys: list[str], size: int
         ):
             suppressed[r.email_key] = r.reason
         erased.update(erased_among(conn, chunk))
-    if erased:  # a GDPR erasure: never added back by an old file
-        for r in good:
-            if r.key in erased:
-                report.skipped.append(SkippedRow(r.line, r.email, "erased on request"))
-        good = [r for r in good if r.key not in erased]
     members = {sid: status for sid, status in conn.execute(
         select(memberships.c.subscriber_id, memberships.c.status)
         .where(memberships.c.list_id == ml.id)
     )}
-    return existing, suppressed, members
+    return existing, suppressed, members, erased
 
 
 def _insert_new(conn: Any, new: list[_Row], existing: dict[str, Any], size: int,
@@ -211,7 +206,12 @@ def _insert_new(conn: Any, new: list[_Row], existing: dict[str, Any], size: int,
 
 def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
     size = in_chunk_size(conn)
-    existing, suppressed, members = _known(conn, ml, [r.key for r in good], size)
+    existing, suppressed, members, erased = _known(conn, ml, [r.key for r in good], size)
+    if erased:  # a GDPR erasure: never added back by an old file
+        for r in good:
+            if r.key in erased:
+                report.skipped.append(SkippedRow(r.line, r.email, "erased on request"))
+        good = [r for r in good if r.key not in erased]
     new = [r for r in good if r.key not in existing]
     if new:
         _insert_new(conn, new, existing, size, now)

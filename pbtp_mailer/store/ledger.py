@@ -27,6 +27,7 @@ from pbtp_mailer.errors import ContentChangedError, StoreError
 from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
 from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.feedback import record_smtp_failures
 from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches
 from pbtp_mailer.store.ledger_types import (
     Claimed,
@@ -287,6 +288,7 @@ class Ledger:
         for o in decisions:
             if o.suppress_as and o.email:
                 suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
+        record_smtp_failures(conn, decisions, now)  # the feedback loop's `smtp` events
 
     def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
         """Messages ``sender`` sent in each current window (minute/hour/day)."""
