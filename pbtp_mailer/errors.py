@@ -22,8 +22,7 @@ wrong in the message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     │   ├── SendTransientError   whole batch: retry later (connection, 4xx, 429)
     │   └── SendPermanentError   whole batch: do not retry (auth, config)
     ├── DispatchError
-    │   ├── ContentChangedError  the issue changed after its dispatch started
-    │   └── DispatchPausedError  too many consecutive failures
+    │   └── ContentChangedError  the issue changed after its dispatch started
     ├── DoctorError              a deliverability check failed (DNS lookup, gate)
     └── FeedbackError            a bounce source cannot be read (file, Maildir, IMAP)
 """
@@ -50,7 +49,6 @@ __all__ = [
     "SendPermanentError",
     "DispatchError",
     "ContentChangedError",
-    "DispatchPausedError",
     "DoctorError",
     "FeedbackError",
 ]
@@ -178,9 +176,6 @@ class DispatchError(MailerError):
 class ContentChangedError(DispatchError):
     exit_code = 2
 
-
-class DispatchPausedError(DispatchError):
-    exit_code = 4
 
 
 class DoctorError(MailerError):
