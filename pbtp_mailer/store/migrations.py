@@ -117,6 +117,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0004_pause_reason", _add_pause_reason),
     Migration("0005_feedback", _feedback_schema.create_feedback_tables),
     Migration("0006_subscribe", create_tables(*_subscribe_schema.SUBSCRIBE_TABLES)),
+    Migration("0007_headers_hash", add_column("dispatches", "headers_hash")),
 ]
 
 
