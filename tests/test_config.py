@@ -278,3 +278,13 @@ def test_hostile_values_give_one_short_line_not_a_traceback(tmp_path, old, new, 
     got = _error(tmp_path, old, new)
     assert message in got
     assert len(got) < 300 and "\n" not in got
+
+
+def test_fuzz_found_a_5000_digit_number_is_one_located_line(tmp_path):
+    """Found by ``pytest -m fuzz``: tomllib's int() past 4,300 digits raised a bare ValueError."""
+    text = BASE.replace('port = 587', 'port = ' + "9" * 5000)
+    p = write(tmp_path, text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.startswith("port = 999"))
+    with pytest.raises(ConfigError) as err:
+        load_config(p, environ={})
+    assert str(err.value) == f"{p}:{line}: a number with more than 4,300 digits"

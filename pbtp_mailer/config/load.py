@@ -8,6 +8,7 @@ the file: it only names the environment variables that hold them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -105,6 +106,10 @@ def load_config(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{found}: {exc}") from None
     except RecursionError:  # tomllib parses nested arrays and tables recursively
         raise ConfigError(f"{found}: arrays or tables nested too deeply") from None
+    except ValueError:  # int() past Python's 4,300-digit limit, raised outside TOMLDecodeError
+        where = next((f"{n}:" for n, line in enumerate(text.splitlines(), 1)
+                      if re.search(r"\d{4300}", line)), "")
+        raise ConfigError(f"{found}:{where} a number with more than 4,300 digits") from None
     return config_from_dict(raw, found, env, text=text)
 
 
