@@ -73,6 +73,10 @@ def test_export_then_erase(cli, project) -> None:
     assert after[0]["counts"] == before[0]["counts"]
     assert after[0]["feedback"] == before[0]["feedback"]  # rates unchanged
     assert _report_summary(project) == report_before
+    r = cli("report", ISSUE, "-o", "report.html")
+    assert r.exit_code == 0, r.output
+    page = (project / "report.html").read_text(encoding="utf-8")
+    assert "(erased)" in page and "ann@example.org" not in page and "erased:" not in page
     listed = cli("bounces", "list").output
     assert "ann@example.org" not in listed and "bob@example.org" in listed
     assert listed.count("erased:") == 2
