@@ -5,31 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
 
-from pbtp_mailer.cli._context import AppContext, pass_app
+from pbtp_mailer.cli._context import AppContext, open_store, pass_app
+from pbtp_mailer.cli._echo import echo, echo_json
 
 if TYPE_CHECKING:
     from pbtp_mailer.feedback.ingest import IngestItem
-    from pbtp_mailer.store import Store
 
 __all__ = ["COMMANDS"]
-
-
-@contextmanager
-def _open_store(app: AppContext) -> Iterator[Store]:
-    from pbtp_mailer.store import Store
-
-    store = Store.open(app.config)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _print_item(item: IngestItem) -> None:
@@ -38,17 +25,17 @@ def _print_item(item: IngestItem) -> None:
     if isinstance(item.parsed, list):
         for r in item.recorded:
             if not r.email:
-                click.echo(f"{item.where}: unmatched: {r.event.kind} report names no address "
-                           "and no copy we know", err=True)
+                echo(f"{item.where}: unmatched: {r.event.kind} report names no address "
+                     "and no copy we know", err=True)
                 continue
             what = replace(r.event, email=r.email).summary()
             state = "recorded" if r.new else "already known"
             extra = f"; suppressed as {r.suppressed_as}" if r.suppressed_as else ""
-            click.echo(f"{item.where}: {state}: {what}{extra}")
+            echo(f"{item.where}: {state}: {what}{extra}")
     elif isinstance(item.parsed, Ignored):
-        click.echo(f"{item.where}: ignored: {item.parsed.reason}")
+        echo(f"{item.where}: ignored: {item.parsed.reason}")
     else:
-        click.echo(f"{item.where}: not recognised, left as is: {item.parsed.reason}", err=True)
+        echo(f"{item.where}: not recognised, left as is: {item.parsed.reason}", err=True)
 
 
 @click.group()
@@ -82,12 +69,12 @@ def ingest_cmd(app: AppContext, source: str, recipient: str | None, quiet: bool,
     config = app.config
     settings = load_settings(config)
     verp = verp_for(config)
-    with _open_store(app) as store:
+    with open_store(app) as store:
         report = ingest(store, read_messages(source, sys.stdin.buffer), verp=verp,
                         policy=Policy.from_settings(settings),
                         on_item=None if quiet else _print_item, envelope_to=recipient,
                         jobs=jobs)
-    click.echo(report.summary())
+    echo(report.summary())
 
 
 @bounces.command("fetch")
@@ -108,11 +95,11 @@ def fetch_cmd(app: AppContext, limit: int | None, quiet: bool) -> None:
 
     config = app.config
     settings = load_settings(config)
-    with _open_store(app) as store:
+    with open_store(app) as store:
         report = fetch(store, settings, config.environ, verp=verp_for(config),
                        policy=Policy.from_settings(settings), limit=limit,
                        on_item=None if quiet else _print_item)
-    click.echo(report.summary())
+    echo(report.summary())
 
 
 def _parse_since(value: str | None) -> dt.datetime | None:
@@ -139,22 +126,23 @@ def _parse_since(value: str | None) -> dt.datetime | None:
 def list_cmd(app: AppContext, since: str | None, kind: str | None, email: str | None,
              as_json: bool) -> None:
     """List recorded bounces, complaints and provider unsubscribes, oldest first."""
-    with _open_store(app) as store:
+    with open_store(app) as store:
         rows = store.feedback.events(email=email, since=_parse_since(since), kind=kind)
     if as_json:
-        click.echo(json.dumps([{
+        echo_json(json.dumps([{
             "received_at": r.received_at.isoformat(timespec="seconds"), "email": r.email,
             "kind": r.kind, "source": r.source, "status": r.status, "diagnostic": r.diagnostic,
             "dispatch_id": r.dispatch_id, "suppressed_as": r.suppressed_as,
             "event_id": r.event_id} for r in rows], indent=2))
         return
     if not rows:
-        click.echo("No bounces or complaints recorded.")
+        echo("No bounces or complaints recorded.")
         return
     for r in rows:
         sup = f"  -> {r.suppressed_as}" if r.suppressed_as else ""
-        click.echo(f"{r.received_at:%Y-%m-%d %H:%M}  {r.kind:<11} {r.source:<8} "
-                   f"{r.status or '-':<8} {r.email}{sup}")
+        why = " ".join(r.diagnostic.split())[:80]  # the receiver's words: echo escapes them
+        echo(f"{r.received_at:%Y-%m-%d %H:%M}  {r.kind:<11} {r.source:<8} "
+             f"{r.status or '-':<8} {r.email}{sup}" + (f"  {why}" if why else ""))
 
 
 @click.command("report")
@@ -171,14 +159,14 @@ def report_cmd(app: AppContext, issue_file: str, output: str | None) -> None:
 
     issue = load_issue(issue_file)
     out = output or f"report-{issue.id}.html"
-    with _open_store(app) as store:
+    with open_store(app) as store:
         try:
             data = write_report(store, issue.id, issue.subject, out)
         except OSError as exc:
             raise click.ClickException(f"{out}: cannot write: {exc.strerror}") from None
     if not data.lists:
-        click.echo(f"Note: issue {issue.id} has not been dispatched yet.", err=True)
-    click.echo(f"Wrote {out}")
+        echo(f"Note: issue {issue.id} has not been dispatched yet.", err=True)
+    echo(f"Wrote {out}")
 
 
 COMMANDS = [bounces, report_cmd]

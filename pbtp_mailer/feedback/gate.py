@@ -8,10 +8,16 @@ dispatches that sent anything (those since a person last overrode it):
     rate >= complaint_refuse_rate (0.3%)  dispatch-due refuses to start a new
                                           dispatch until a person runs ``send``
                                           (which lifts the refusal, with a warning)
+
+``recent_window`` is the one place those rates are summed; ``doctor``'s
+[reputation] check reads the same window, grades the complaint rate with the
+same ``Gate`` and the bounce rate against ``BOUNCE_WARN_RATE`` (2%) and
+``BOUNCE_REFUSE_RATE`` (5%) with the same ``grade``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,10 +29,54 @@ if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.store import Store
 
-__all__ = ["Gate", "complaint_gate", "complaint_warnings", "cron_gate", "acknowledge_by_person",
-           "dispatch_feedback", "format_feedback"]
+__all__ = ["Gate", "Window", "grade", "recent_window", "complaint_gate", "complaint_warnings",
+           "cron_gate", "acknowledge_by_person", "dispatch_feedback", "format_feedback",
+           "BOUNCE_WARN_RATE", "BOUNCE_REFUSE_RATE"]
 
 _ACK = ("gate", "person-override")
+
+#: bounce-rate lines (bounced addresses of the copies tried) mailbox providers watch
+BOUNCE_WARN_RATE = 0.02
+BOUNCE_REFUSE_RATE = 0.05
+
+
+def grade(rate: float, warn_at: float, refuse_at: float, *, measured: bool = True) -> str:
+    """``ok``, ``warn`` or ``refuse`` for a rate against its two lines (ok when nothing was sent)."""
+    if not measured:
+        return "ok"
+    return "refuse" if rate >= refuse_at else "warn" if rate >= warn_at else "ok"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The gate's recent dispatches, summed."""
+
+    dispatches: int
+    sent: int
+    failed: int
+    bounces: int  # distinct addresses per dispatch, summed
+    complaints: int
+    since: dt.datetime | None  # when a person last lifted the gate
+
+    @property
+    def bounce_rate(self) -> float:
+        tried = self.sent + self.failed
+        return self.bounces / tried if tried else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0
+
+
+def recent_window(store: Store, config: Config) -> Window:
+    """The last ``rate_dispatches`` dispatches that sent anything, since the last override."""
+    s = load_settings(config)
+    log = store.feedback
+    since = log.nonce_time(*_ACK)
+    ids = log.recent_dispatch_ids(s.rate_dispatches, since=since)
+    rates = log.rates(ids).values()
+    return Window(len(ids), sum(r.sent for r in rates), sum(r.failed for r in rates),
+                  sum(r.bounces for r in rates), sum(r.complaints for r in rates), since)
 
 
 @dataclass(frozen=True)
@@ -45,19 +95,13 @@ class Gate:
                 f"{self.refuse_at:.1%} and want below {self.warn_at:.1%}")
 
 
-def complaint_gate(store: Store, config: Config) -> Gate:
+def complaint_gate(store: Store, config: Config, window: Window | None = None) -> Gate:
     s = load_settings(config)
-    log = store.feedback
-    since = log.nonce_time(*_ACK)
-    ids = log.recent_dispatch_ids(s.rate_dispatches, since=since)
-    rates = log.rates(ids).values()
-    sent = sum(r.sent for r in rates)
-    complaints = sum(r.complaints for r in rates)
-    rate = complaints / sent if sent else 0.0
-    level = ("refuse" if sent and rate >= s.complaint_refuse_rate
-             else "warn" if sent and rate >= s.complaint_warn_rate else "ok")
-    return Gate(level, rate, complaints, sent, len(ids), s.complaint_warn_rate,
-                s.complaint_refuse_rate)
+    w = window if window is not None else recent_window(store, config)
+    level = grade(w.complaint_rate, s.complaint_warn_rate, s.complaint_refuse_rate,
+                  measured=w.sent > 0)
+    return Gate(level, w.complaint_rate, w.complaints, w.sent, w.dispatches,
+                s.complaint_warn_rate, s.complaint_refuse_rate)
 
 
 def complaint_warnings(store: Store, config: Config) -> list[str]:

@@ -18,6 +18,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from pbtp_mailer.feedback.svg import Series, bar_chart, line_chart
+from pbtp_mailer.store.erasure import ERASED_PREFIX
 
 if TYPE_CHECKING:
     from pbtp_mailer.store import Store
@@ -44,6 +45,8 @@ def collect(store: Store, issue_id: str, subject: str) -> ReportData:
 
 
 def _domain(key: str) -> str:
+    if key.startswith(ERASED_PREFIX):  # erased on request: counted, but no domain either
+        return "(erased)"
     return key.rpartition("@")[2] or "?"
 
 

@@ -71,6 +71,7 @@ class DispatchRates:
     soft: int
     complaints: int
     unsubscribes: int
+    failed: int = 0  # copies refused for good at send time (their `smtp` events are in hard)
 
     @property
     def bounces(self) -> int:
@@ -78,7 +79,9 @@ class DispatchRates:
 
     @property
     def bounce_rate(self) -> float:
-        return self.bounces / self.sent if self.sent else 0.0
+        """Bounced addresses of the copies tried (sent or refused at send time)."""
+        tried = self.sent + self.failed
+        return self.bounces / tried if tried else 0.0
 
     @property
     def complaint_rate(self) -> float:
@@ -345,25 +348,33 @@ class FeedbackLog:
                          r.delivery_id, r.dispatch_id, r.suppressed_as, _aware(r.received_at),
                          _aware(r.recorded_at)) for r in rows]
 
+    def has_reports(self) -> bool:
+        """True once an event came from a feedback source (anything but a send-time refusal)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(feedback_events.c.id).where(
+                feedback_events.c.source != "smtp").limit(1)).first() is not None
+
     def rates(self, dispatch_ids: Sequence[int]) -> dict[int, DispatchRates]:
-        """Sent copies and distinct addresses per event kind, for each dispatch."""
+        """Sent and refused copies and distinct addresses per event kind, for each dispatch."""
         ids = list(dispatch_ids)
         if not ids:
             return {}
         t = feedback_events
         with self.engine.connect() as conn:
-            sent: dict[int, int] = {int(d): int(n) for d, n in conn.execute(
-                select(deliveries.c.dispatch_id, func.count())
-                .where(deliveries.c.dispatch_id.in_(ids), deliveries.c.state == "sent")
-                .group_by(deliveries.c.dispatch_id))}
+            states: dict[tuple[int, str], int] = {(int(d), st): int(n) for d, st, n in conn.execute(
+                select(deliveries.c.dispatch_id, deliveries.c.state, func.count())
+                .where(deliveries.c.dispatch_id.in_(ids),
+                       deliveries.c.state.in_(("sent", "failed")))
+                .group_by(deliveries.c.dispatch_id, deliveries.c.state))}
             kinds: dict[tuple[int, str], int] = {}
             for d, k, n in conn.execute(
                     select(t.c.dispatch_id, t.c.kind, func.count(func.distinct(t.c.email_key)))
                     .where(t.c.dispatch_id.in_(ids)).group_by(t.c.dispatch_id, t.c.kind)):
                 kinds[(d, k)] = int(n)
-        return {d: DispatchRates(d, int(sent.get(d, 0)), kinds.get((d, "hard"), 0),
+        return {d: DispatchRates(d, states.get((d, "sent"), 0), kinds.get((d, "hard"), 0),
                                  kinds.get((d, "soft"), 0), kinds.get((d, "complaint"), 0),
-                                 kinds.get((d, "unsubscribe"), 0)) for d in ids}
+                                 kinds.get((d, "unsubscribe"), 0), states.get((d, "failed"), 0))
+                for d in ids}
 
     def recent_dispatch_ids(self, n: int, *, since: dt.datetime | None = None) -> list[int]:
         """The ``n`` newest dispatches that sent anything (created since ``since``), newest first."""

@@ -107,3 +107,43 @@ def test_bounces_list_filters_and_json(fworld):
     assert len(r.output.splitlines()) == 2
     r = run_cli(fworld, "bounces", "list", "--since", "yesterday")
     assert r.exit_code == 2 and "--since" in r.output
+
+
+def test_control_characters_from_bounces_print_escaped(fworld):
+    """A receiver's diagnostic (and a stored name) with ESC/C1/bidi never reaches the terminal raw."""
+    from sqlalchemy import update
+
+    from pbtp_mailer.store.schema import subscribers
+
+    emails = fworld.make_list(2)
+    store = fworld.store()
+    fworld.send_issue(store, "2024-03")
+    with store.engine.begin() as conn:  # as an older version may have stored it
+        conn.execute(update(subscribers).where(subscribers.c.email_key == emails[0])
+                     .values(name="Eve\x1b]0;pwned\x07"))
+    data = dsn_bytes(emails[0]).replace(b"no such user", b"no \x1b[2J such \x07 user")
+    r = run_cli(fworld, "bounces", "ingest", "-", input=data)
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output and "no \\x1b[2J such \\x07 user" in r.output
+    listed = run_cli(fworld, "bounces", "list")
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    assert listed.output.rstrip("\n").endswith(
+        f"{emails[0]}  -> bounced  550 5.1.1 no \\x1b[2J such \\x07 user")
+    shown = run_cli(fworld, "subscribers", "show", emails[0])
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "  name: Eve\\x1b]0;pwned\\x07\n" in shown.output
+    assert "  hard  dsn  5.1.1  550 5.1.1 no \\x1b[2J such \\x07 user" in shown.output
+    # JSON stays valid JSON and decodes to the very text recorded
+    for args in (("bounces", "list", "--json"), ("subscribers", "show", emails[0], "--json"),
+                 ("subscribers", "export", emails[0])):
+        out = run_cli(fworld, *args).output
+        assert "\x1b" not in out and "\x07" not in out
+        assert any("no \x1b[2J such \x07 user" in t for t in _strings(json.loads(out))), args
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for v in value.values() if isinstance(value, dict) else value:
+            yield from _strings(v)
