@@ -1,8 +1,9 @@
 """One exception tree for everything pbtp_mailer raises on purpose.
 
-Foreign errors (yaml, jinja2, mjml, smtplib, httpx, sqlalchemy) are translated
-into these at one choke point each, with the place that went wrong in the
-message: ``issues/2024-03.yaml:14:3: subject: field required`` or
+Foreign errors (yaml, pydantic, tomllib, jinja2, mjml, socket/ssl, httpx,
+sqlalchemy) are translated into these at one choke point each (for socket
+and ssl, the table in ``senders/smtp_client.py``), with the place that went
+wrong in the message: ``issues/2024-03.yaml:14:3: subject: field required`` or
 ``smtp.example.org:587: authentication failed for 'news'``. The CLI prints
 ``Error: <message>`` and exits non-zero; it never shows a traceback for them.
 
@@ -21,9 +22,9 @@ message: ``issues/2024-03.yaml:14:3: subject: field required`` or
     │   ├── SendTransientError   whole batch: retry later (connection, 4xx, 429)
     │   └── SendPermanentError   whole batch: do not retry (auth, config)
     ├── DispatchError
-    │   ├── ContentChangedError  the issue changed after its dispatch started
-    │   └── DispatchPausedError  too many consecutive failures
-    └── DoctorError              a deliverability check failed (DNS lookup, gate)
+    │   └── ContentChangedError  the issue changed after its dispatch started
+    ├── DoctorError              a deliverability check failed (DNS lookup, gate)
+    └── FeedbackError            a bounce source cannot be read (file, Maildir, IMAP)
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ __all__ = [
     "SendPermanentError",
     "DispatchError",
     "ContentChangedError",
-    "DispatchPausedError",
     "DoctorError",
+    "FeedbackError",
 ]
 
 
@@ -176,9 +177,10 @@ class ContentChangedError(DispatchError):
     exit_code = 2
 
 
-class DispatchPausedError(DispatchError):
-    exit_code = 4
-
 
 class DoctorError(MailerError):
     """A deliverability check could not run (resolver down) or refused a dispatch (the gate)."""
+
+
+class FeedbackError(MailerError):
+    """A bounce source (file, mbox, Maildir, IMAP mailbox) cannot be read or reached."""

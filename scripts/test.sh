@@ -10,6 +10,7 @@ command -v spamassassin >/dev/null 2>&1 || need+=(spamassassin)
 # the doctor tests serve their DNS zones with dnsmasq (the binary only, no system service)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 [ -x /usr/sbin/postfix ] && [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)  # bounces fetch tests (own instance)
 if ((${#need[@]})); then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   echo "Installing Debian packages: ${need[*]}"
@@ -41,9 +42,9 @@ if [ $# -eq 0 ] && [ "${PBTP_SKIP_POSTGRES:-0}" != 1 ] && [ "$(id -u)" = 0 ]; th
   pg_url=$(bash scripts/start-postgres.sh "$port" 2>.pbtp-mailer-pg.log) || { cat .pbtp-mailer-pg.log; exit 1; }
   pg_dir=$(sed -n 's/.*(data in \(.*\)); stop.*/\1/p' .pbtp-mailer-pg.log)
   trap 'bash scripts/start-postgres.sh --stop "$pg_dir" >/dev/null 2>&1 || true; rm -f .pbtp-mailer-pg.log' EXIT
-  echo "== the same store, web, dispatch and subscribe tests on PostgreSQL ($pg_url) =="
+  echo "== the same store, web, dispatch, subscribe and feedback tests on PostgreSQL ($pg_url) =="
   PBTP_TEST_POSTGRES_URL="$pg_url" .venv/bin/python -m pytest -q tests/store tests/web tests/dispatch \
-    tests/subscribe \
+    tests/subscribe tests/feedback \
     || status=$?
 fi
 exit $status

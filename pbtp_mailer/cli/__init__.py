@@ -92,13 +92,14 @@ def _register() -> None:
         dispatch_cmds,
         doctor_cmds,
         editor_cmds,
+        feedback_cmds,
         schedule_cmds,
         sender_cmds,
         subscribe_cmds,
         subscriber_cmds,
     )
     for module in (compose_cmds, editor_cmds, subscriber_cmds, subscribe_cmds, sender_cmds,
-                   dispatch_cmds, schedule_cmds, doctor_cmds):
+                   dispatch_cmds, schedule_cmds, doctor_cmds, feedback_cmds):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
 

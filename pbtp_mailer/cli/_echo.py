@@ -5,6 +5,8 @@ files and remote servers; an ESC or a bidi override in them would move the
 cursor, recolour or hide lines on the operator's terminal. Every line the CLI
 prints goes through ``shown``: control characters (C0 but tab and newline,
 DEL, C1) and the invisible direction marks become visible escapes.
+``echo_json`` does the same for JSON text with ``\\uXXXX`` escapes, so the
+output stays valid JSON that decodes to the same values.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 
 import click
 
-__all__ = ["echo", "shown"]
+__all__ = ["echo", "echo_json", "shown"]
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -31,3 +33,8 @@ def shown(text: str) -> str:
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     """``click.echo`` for text that may hold user data."""
     click.echo(shown(str(message)), err=err, nl=nl)
+
+
+def echo_json(text: str, *, err: bool = False) -> None:
+    """``click.echo`` for JSON text: unsafe characters (only ever inside strings) as ``\\uXXXX``."""
+    click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text), err=err)

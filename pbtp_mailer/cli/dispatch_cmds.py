@@ -9,14 +9,8 @@ from typing import Any
 
 import click
 
-from pbtp_mailer.cli._context import AppContext, pass_app
-from pbtp_mailer.cli._echo import echo
-
-
-def _open_store(app: AppContext) -> Any:
-    from pbtp_mailer.store import Store
-
-    return Store.open(app.config)
+from pbtp_mailer.cli._context import AppContext, open_store, pass_app
+from pbtp_mailer.cli._echo import echo, echo_json
 
 
 class _Progress:
@@ -90,11 +84,12 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     """
     from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
     from pbtp_mailer.dispatch.dispatcher import dry_run as do_dry_run
+    from pbtp_mailer.feedback.gate import acknowledge_by_person
 
     options = DispatchOptions(list_name=list_name, sender=sender_name, limit=limit, rate=rate,
                               concurrency=concurrency, resend_unknown=resend_unknown,
                               accept_changes=accept_changes)
-    with _open_store(app) as store:
+    with open_store(app) as store:
         plan = plan_dispatch(issue_file, app.config, store, options)
         if dry_run:
             preview = do_dry_run(plan)
@@ -126,6 +121,9 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
             if not sys.stdin.isatty():
                 raise click.ClickException("not a terminal: pass --yes to send without asking")
             click.confirm("Send now?", abort=True)
+        if acknowledge_by_person(store, app.config):  # feedback/gate.py
+            echo("Warning: dispatch-due's complaint-rate refusal is lifted by this send.",
+                 err=True)
         progress = _Progress(plan.recipients, f"{plan.issue.id} -> {list_name}")
         dispatcher = Dispatcher(plan, options, ledger=store.ledger(
             message_id_domain=app.config.newsletter.message_id_domain), on_progress=progress)
@@ -185,7 +183,7 @@ def test_send_cmd(app: AppContext, issue_file: str, to: tuple[str, ...], list_na
         echo(f"Warning: {note}", err=True)
     addresses = list(to)
     if list_name:
-        with _open_store(app) as store:
+        with open_store(app) as store:
             addresses += [r.email for r in store.recipients(list_name)]
     result = send_review_copies(issue_file, app.config, addresses, sender_name=sender_name,
                                 cap=cap)
@@ -217,11 +215,11 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
     from pbtp_mailer.issue.model import load_issue
 
     issue = load_issue(issue_file)
-    with _open_store(app) as store:
+    with open_store(app) as store:
         if state:
             rows = recipients_in_state(store, issue.id, state, list_name)
             if as_json:
-                echo(json.dumps(rows, indent=2))
+                echo_json(json.dumps(rows, indent=2))
             else:
                 for r in rows:
                     echo(f"{r['email']}\t{r['list']}\t{r['sent_at'] or '-'}\t"
@@ -231,7 +229,7 @@ def status(app: AppContext, issue_file: str, list_name: str | None, as_json: boo
         statuses = issue_status(store, issue.id, app.config.newsletter.message_id_domain,
                                 list_name)
     if as_json:
-        echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+        echo_json(json.dumps([s.as_dict() for s in statuses], indent=2))
     elif not statuses:
         echo(f"Issue {issue.id} has not been dispatched"
              + (f" to list '{list_name}'." if list_name else "."))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
-from pbtp_mailer.cli._echo import echo
+from pbtp_mailer.cli._echo import echo, echo_json
 
 
 def _store(app: AppContext) -> Any:
@@ -54,7 +54,7 @@ def doctor(app: AppContext, sender_name: str | None, issue_file: str | None,
         if store is not None:
             store.close()
     if as_json:
-        echo(report.as_json())
+        echo_json(report.as_json())
     else:
         for line in report.lines():
             echo(line)

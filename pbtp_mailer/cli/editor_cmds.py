@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pbtp_mailer.cli._context import AppContext, pass_app
-from pbtp_mailer.cli._echo import echo
+from pbtp_mailer.cli._echo import echo, echo_json
 
 
 @click.command()
@@ -52,7 +52,7 @@ def check(app: AppContext, issue_file: str, strict: bool, as_json: bool, online:
     if strict:
         report = report.strictly()
     if as_json:
-        echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        echo_json(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
         for finding in report.findings:
             echo(str(finding))

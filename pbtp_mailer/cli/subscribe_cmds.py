@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from pbtp_mailer.cli._context import AppContext, pass_app
-from pbtp_mailer.cli._echo import echo
-from pbtp_mailer.cli.subscriber_cmds import _open, _when, lists, subscribers
+from pbtp_mailer.cli._context import AppContext, open_store, pass_app, when
+from pbtp_mailer.cli._echo import echo, echo_json
+from pbtp_mailer.cli.subscriber_cmds import lists, subscribers
 
 __all__ = ["COMMANDS", "consent_lines", "show_json"]
 
@@ -30,7 +30,7 @@ __all__ = ["COMMANDS", "consent_lines", "show_json"]
 @pass_app
 def lists_set(app: AppContext, name: str, public: bool) -> None:
     """Make the list NAME public or private."""
-    with _open(app) as store:
+    with open_store(app) as store:
         ml = store.signups.set_public(name, public)
     echo(f"List {ml.name!r} is now {'public' if public else 'private'}.")
 
@@ -42,7 +42,7 @@ def lists_form(app: AppContext, name: str) -> None:
     """Print an HTML sign-up form for the public list NAME (paste it into a website)."""
     from pbtp_mailer.subscribe.snippet import form_snippet
 
-    with _open(app) as store:
+    with open_store(app) as store:
         echo(form_snippet(store, app.config, name), nl=False)
 
 
@@ -56,10 +56,10 @@ def subscribers_export(app: AppContext, email: str) -> None:
     wording shown, the history of changes, pending sign-ups and which issue
     was sent when. An unknown address prints {"email": ..., "held": false}.
     """
-    with _open(app) as store:
+    with open_store(app) as store:
         data = store.export_address(email)
     out: dict[str, Any] = data if data is not None else {"email": email.strip(), "held": False}
-    echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+    echo_json(json.dumps(out, indent=2, ensure_ascii=False, default=str))
 
 
 @subscribers.command("erase")
@@ -76,7 +76,7 @@ def subscribers_erase(app: AppContext, email: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase everything held about {email.strip()}? This cannot be undone",
                       abort=True)
-    with _open(app) as store:
+    with open_store(app) as store:
         held = store.erase_address(email)
     if held:
         echo(f"Erased {email.strip()}.")
@@ -91,8 +91,8 @@ def consent_lines(store: Any, email: str) -> list[str]:
         detail = f" ({r.detail})" if r.detail else ""
         wording = f", wording v{r.wording_version}" if r.wording_version else ""
         seen = "".join(f", {k} {v}" for k, v in (("ip", r.ip), ("agent", r.user_agent)) if v)
-        out.append(f"  {_when(r.confirmed_at)}  {r.list_name}  {r.how}{detail}  requested "
-                   f"{_when(r.requested_at)}{wording}{seen}")
+        out.append(f"  {when(r.confirmed_at)}  {r.list_name}  {r.how}{detail}  requested "
+                   f"{when(r.requested_at)}{wording}{seen}")
     return out
 
 

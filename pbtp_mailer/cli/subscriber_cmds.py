@@ -8,41 +8,14 @@ listed on stderr); 2 nothing done (bad file, unknown list, --strict).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from pbtp_mailer.cli._context import AppContext, pass_app
-from pbtp_mailer.cli._echo import echo
-
-if TYPE_CHECKING:
-    from pbtp_mailer.store import Store
+from pbtp_mailer.cli._context import AppContext, open_store, pass_app, when
+from pbtp_mailer.cli._echo import echo, echo_json
 
 __all__ = ["COMMANDS"]
-
-
-@contextmanager
-def _open(app: AppContext) -> Iterator[Store]:
-    from pbtp_mailer.store import Store
-
-    store = Store.open(app.config)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _when(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    text = value.isoformat(timespec="seconds")
-    if value.tzinfo is None or text.endswith("+00:00"):
-        text = text.removesuffix("+00:00") + "Z"
-    return text
 
 
 def _plural(n: int, word: str) -> str:
@@ -61,7 +34,7 @@ def lists(ctx: click.Context) -> None:
         return
     app = ctx.find_object(AppContext)
     assert app is not None
-    with _open(app) as store:
+    with open_store(app) as store:
         counts = store.list_counts()
     if not counts:
         echo("No lists yet. Create one with: pbtp-mailer lists create NAME")
@@ -81,7 +54,7 @@ def lists(ctx: click.Context) -> None:
 @pass_app
 def lists_create(app: AppContext, name: str, description: str, public: bool) -> None:
     """Create the list NAME."""
-    with _open(app) as store:
+    with open_store(app) as store:
         ml = store.create_list(name, description)
         if public:
             store.signups.set_public(ml.name, True)
@@ -94,7 +67,7 @@ def lists_create(app: AppContext, name: str, description: str, public: bool) -> 
 @pass_app
 def lists_delete(app: AppContext, name: str, yes: bool) -> None:
     """Delete the list NAME and its memberships (subscribers and history stay)."""
-    with _open(app) as store:
+    with open_store(app) as store:
         store.get_list(name)
         count = next(c for c in store.list_counts() if c.name == name)
         members = count.active + count.unsubscribed + count.bounced + count.complained
@@ -120,7 +93,7 @@ def lists_import(app: AppContext, name: str, file: str, dry_run: bool, strict: b
     """
     from pbtp_mailer.errors import ImportFileError
 
-    with _open(app) as store:
+    with open_store(app) as store:
         try:
             report = store.import_csv(name, file, dry_run=dry_run, strict=strict)
         except ImportFileError as exc:
@@ -155,7 +128,7 @@ def lists_export(app: AppContext, name: str, output: str | None,
     """Write the members of NAME as CSV: email, name, status, changed_at, attributes."""
     from pbtp_mailer.files import atomic_open
 
-    with _open(app) as store:
+    with open_store(app) as store:
         store.get_list(name)  # an unknown list is an error before any file is touched
         if output is None:
             store.export_csv(name, sys.stdout, for_spreadsheet=for_spreadsheet)
@@ -201,7 +174,7 @@ def subscribers_add(app: AppContext, list_name: str, email: str, name: str | Non
                     attrs: tuple[str, ...], resubscribe: bool) -> None:
     """Subscribe EMAIL to LIST."""
     values = _attrs(attrs)
-    with _open(app) as store:
+    with open_store(app) as store:
         result = store.add_subscriber(list_name, email, name=name, attrs=values,
                                       resubscribe=resubscribe)
         shown = store.subscriber(email).email
@@ -219,7 +192,7 @@ def subscribers_add(app: AppContext, list_name: str, email: str, name: str | Non
 @pass_app
 def subscribers_remove(app: AppContext, list_name: str, email: str) -> None:
     """Remove EMAIL from LIST (an administrative removal; see `unsubscribe`)."""
-    with _open(app) as store:
+    with open_store(app) as store:
         store.remove_subscriber(list_name, email)
     echo(f"Removed {email.strip()} from {list_name!r}.")
 
@@ -232,33 +205,39 @@ def subscribers_show(app: AppContext, email: str, as_json: bool) -> None:
     """Show EMAIL's lists, statuses, consent records and the history of status changes."""
     from pbtp_mailer.cli.subscribe_cmds import consent_lines, show_json
 
-    with _open(app) as store:
+    with open_store(app) as store:
         if as_json:
-            echo(show_json(store, email))
+            echo_json(show_json(store, email))
             return
         d = store.subscriber(email)
         consents = consent_lines(store, email)
+        events = store.feedback.events(email=d.email)  # bounces, complaints (feedback/)
     echo(d.email)
     if d.name:
         echo(f"  name: {d.name}")
     if d.attrs:
         echo("  attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(d.attrs.items())))
     if d.suppression:
-        echo(f"  suppressed on all lists: {d.suppression[0]} since {_when(d.suppression[1])}")
+        echo(f"  suppressed on all lists: {d.suppression[0]} since {when(d.suppression[1])}")
     echo("Lists:")
     if not d.memberships:
         echo("  (none)")
     width = max([4, *(len(m[0]) for m in d.memberships)])
     for list_name, status, since in d.memberships:
-        echo(f"  {list_name:<{width}}  {status:<12}  since {_when(since)}")
+        echo(f"  {list_name:<{width}}  {status:<12}  since {when(since)}")
     echo("History:")
     for h in d.history:
         detail = f"  ({h.detail})" if h.detail else ""
-        echo(f"  {_when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
-                   f"{h.source}{detail}")
+        echo(f"  {when(h.changed_at)}  {h.list_name or '(all lists)'}  {h.status}  "
+             f"{h.source}{detail}")
     echo("Consent:")
     for line in consents or ["  (none recorded)"]:
         echo(line)
+    if events:
+        echo("Bounces and complaints:")
+        for e in events:
+            echo(f"  {when(e.received_at)}  {e.kind}  {e.source}  {e.status or '-'}  "
+                 f"{e.diagnostic[:100]}".rstrip())
 
 
 # -- suppression, unsubscribes ---------------------------------------------------
@@ -277,7 +256,7 @@ def suppress() -> None:
 @pass_app
 def suppress_import(app: AppContext, file: str, reason: str) -> None:
     """Suppress every address in FILE (a provider's CSV export, or one address a line)."""
-    with _open(app) as store:
+    with open_store(app) as store:
         report = store.import_suppressions(file, reason)
     for p in report.rejected:
         echo(str(p), err=True)
@@ -294,7 +273,7 @@ def suppress_import(app: AppContext, file: str, reason: str) -> None:
 @pass_app
 def suppress_remove(app: AppContext, email: str, why: str) -> None:
     """Lift the bounce or complaint of EMAIL recorded in error (an unsubscribe stays)."""
-    with _open(app) as store:
+    with open_store(app) as store:
         lifted = store.unsuppress(email, reason=why)
     echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
                "of each list it is subscribed to.")
@@ -317,7 +296,7 @@ def unsubscribe(app: AppContext, email: str | None, list_name: str | None,
         _from_mbox(app, Path(mbox))
         return
     assert email is not None
-    with _open(app) as store:
+    with open_store(app) as store:
         changed = store.unsubscribe(email, list_name, source="cli")
     where = f"from {list_name!r}" if list_name else "from all lists"
     if changed:
@@ -330,7 +309,7 @@ def _from_mbox(app: AppContext, path: Path) -> None:
     from pbtp_mailer.store.mailto import process_mailbox
 
     secret = app.config.secret()
-    with _open(app) as store:
+    with open_store(app) as store:
         report = process_mailbox(store, secret, path)
     for email, list_name in report.applied:
         echo(f"Unsubscribed {email} from {list_name!r}.")
@@ -367,7 +346,7 @@ def serve(app: AppContext, host: str, port: int, threads: int,
 
     config = app.config
     config.secret()  # a missing secret is a clear error before the port is opened
-    with _open(app) as store:
+    with open_store(app) as store:
         wsgi = make_site(site_mounts(store, config))
         options = server_options(host, port, threads, trusted_proxy)
         echo(f"Serving unsubscribe links on http://{host}:{port}/u/TOKEN "

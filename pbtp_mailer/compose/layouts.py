@@ -1,8 +1,10 @@
 """Layout folders: Jinja2-templated MJML, rendered with autoescape and StrictUndefined.
 
 A layout is a folder under ``layouts/`` holding ``email.mjml.j2`` and its
-partials. Only layout files are templates; issue content reaches them as
-data (escaped strings, or Markup we rendered from Markdown ourselves).
+partials, and ``email.txt.j2`` for the text part (rendered without
+autoescape: it is plain text). Only layout files are templates; issue
+content reaches them as data (escaped strings, or Markup we rendered from
+Markdown ourselves).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import jinja2
 
 from pbtp_mailer.errors import ComposeError
 
-__all__ = ["SLOT_PREFIX", "SLOT_SUFFIX", "Slots", "layout_dirs", "known_layouts", "render_mjml"]
+__all__ = ["SLOT_PREFIX", "SLOT_SUFFIX", "Slots", "layout_dirs", "known_layouts", "render_mjml",
+           "render_text"]
 
 ENTRY = "email.mjml.j2"
+TEXT_ENTRY = "email.txt.j2"
 SLOT_PREFIX = "@@PBTP:"
 SLOT_SUFFIX = "@@"
 _PACKAGE_LAYOUTS = Path(__file__).resolve().parents[2] / "layouts"
@@ -62,6 +66,38 @@ def _environment(folder: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=True,
     )
+
+
+@lru_cache(maxsize=16)
+def _text_environment(folder: Path | None) -> jinja2.Environment:
+    from pbtp_mailer.compose.text import WIDTH, underline, wrap
+
+    folders = [str(f) for f in (folder, _PACKAGE_LAYOUTS / "default") if f is not None]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=False,  # text/plain: nothing here is HTML, and values stay data
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+    env.filters.update(wrap=wrap, underline=underline, rule=lambda char: char * WIDTH)
+    return env
+
+
+def render_text(folder: Path | None, context: dict[str, Any]) -> str:
+    """Render a layout's ``email.txt.j2`` (else the default one); errors name file and line."""
+    env = _text_environment(folder)
+    try:
+        text = env.get_template(TEXT_ENTRY).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = Path(exc.filename or TEXT_ENTRY)
+        raise ComposeError(f"{where}:{exc.lineno}: layout syntax error: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise ComposeError(f"{folder}: {_template_place(exc)}layout uses an undefined value: "
+                           f"{exc.message}") from None
+    return text if text.endswith("\n") else text + "\n"
 
 
 def find_layout(name: str, base_dir: Path | None) -> Path | None:

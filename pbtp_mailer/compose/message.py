@@ -4,9 +4,10 @@ Building an ``EmailMessage`` per recipient costs 4-7 ms (pure-Python
 quoted-printable). Instead every static stretch of the text and HTML parts
 is encoded once, each ending on a line break (hard, or a QP soft break
 ``=\\r\\n``), so a per-recipient value is encoded on its own and joined
-between them. A QP soft break can therefore never fall inside a token
-(the trap described in docs/PERFORMANCE.md), and the result parses back to
-exactly the composed text with the values in place.
+between them. A QP soft break can therefore never fall inside a token (a
+value spliced into already-encoded text could straddle one and reach the
+reader as ``tok=\r\nen``), and the result parses back to exactly the
+composed text with the values in place (tests/compose/test_message.py).
 
 Output: ``multipart/alternative`` (text/plain first, text/html last),
 UTF-8, quoted-printable, CRLF, lines <= 76 octets in bodies and headers

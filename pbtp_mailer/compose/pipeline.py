@@ -93,7 +93,8 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
 
     html = html_for(True, "")
     web_html = html_for(False, " (web)") if web else None
-    text = _timed(timings, "text", lambda: issue_text(issue, nl, urls, personal=True, banner=banner))
+    text = _timed(timings, "text", lambda: issue_text(issue, nl, urls, personal=True,
+                                                             banner=banner, layout=folder))
     return Rendition(
         issue_id=issue.id,
         subject=(f"[TEST] {issue.subject}" if banner else issue.subject),

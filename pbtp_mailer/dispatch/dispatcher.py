@@ -132,6 +132,11 @@ class Dispatcher:
             self._settle(run, fleet)
         return self._finish(run)
 
+    def _frozen_headers(self) -> str:
+        """From, Reply-To and List-Id as every copy carries them (frozen like the content)."""
+        nl = self.config.newsletter
+        return "\n".join((nl.from_addr, nl.reply_to or "", nl.list_id))
+
     def _start(self) -> _Run:
         """Open (or resume) the dispatch and queue its recipients."""
         plan, opts, ledger = self.plan, self.options, self.ledger
@@ -139,7 +144,8 @@ class Dispatcher:
         dispatch = ledger.open_dispatch(
             issue_id=plan.issue.id, ml=plan.mailing_list, issue_file=plan.issue_file,
             sender=plan.sender_name, subject=r.subject, preheader=r.preheader,
-            language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes)
+            language=r.language, text=r.text, html=r.html, accept_changes=opts.accept_changes,
+            headers=self._frozen_headers())
         report = DispatchReport(plan.issue.id, plan.mailing_list.name, plan.sender_name,
                                 started=self.monotonic())
         if opts.enqueue_new:
@@ -172,7 +178,8 @@ class Dispatcher:
         return LedgerFeed(
             ledger=self.ledger, dispatch=run.dispatch, owner=self.owner,
             list_id=self.plan.mailing_list.id, personaliser=run.personaliser,
-            mail_from=self.config.newsletter.from_address, fleet=fleet, decide=self._decide,
+            mail_from=self.config.newsletter.from_address,
+            envelope_sender=self.plan.envelope_sender, fleet=fleet, decide=self._decide,
             pause=lambda reason, note: self._pause(run, reason, note),
             rejection_note=_rejection_note, report=run.report, settings=settings,
             budget=run.budget, stop=lambda: self._stop, clock=self.clock,

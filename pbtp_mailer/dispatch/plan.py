@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pbtp_mailer.compose import Rendition
     from pbtp_mailer.compose.message import MessageTemplate
     from pbtp_mailer.config import Config
+    from pbtp_mailer.feedback.verp import Verp
     from pbtp_mailer.issue.model import Issue
     from pbtp_mailer.store import MailingList, Store
     from pbtp_mailer.store.ledger import Claimed
@@ -58,12 +59,19 @@ class Plan:
     recipients: int
     suppressed: int
     warnings: list[str] = field(default_factory=list)
+    #: VERP return paths (feedback/verp.py), when a bounce domain is configured
+    verp: Verp | None = None
+
+    def envelope_sender(self, delivery_id: int, default: str) -> str:
+        """The envelope sender of one copy: its VERP address, or ``default`` (From)."""
+        return self.verp.address(delivery_id) if self.verp is not None else default
 
 
 def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
                   options: DispatchOptions) -> Plan:
     from pbtp_mailer.compose import compose
     from pbtp_mailer.compose.message import MessageTemplate
+    from pbtp_mailer.feedback.gate import complaint_warnings
     from pbtp_mailer.issue.model import load_issue
     from pbtp_mailer.senders.registry import sender_spec
 
@@ -85,11 +93,24 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
     if dkim_domain and not domains_align(str(dkim_domain), from_domain):
         warnings.append(f"sender '{spec.name}': DKIM d={dkim_domain} does not align with the "
                         f"From domain {from_domain}; Gmail and Yahoo want DMARC alignment")
+    warnings.extend(complaint_warnings(store, config))  # feedback/gate.py
     return Plan(issue=issue, issue_file=str(issue_file), config=config, store=store,
                 mailing_list=ml, rendition=rendition,
                 template=MessageTemplate(rendition, config.newsletter),
                 sender_name=spec.name, limits=limits, recipients=recipients,
-                suppressed=max(0, members - recipients), warnings=warnings)
+                suppressed=max(0, members - recipients), warnings=warnings,
+                verp=dispatch_verp(config, spec.kind))
+
+
+def dispatch_verp(config: Config, sender_kind: str) -> Verp | None:
+    """VERP for this sender, or None: off, no bounce domain, or an API provider (those
+    report bounces by webhook and set their own return path)."""
+    from pbtp_mailer.feedback.settings import load_settings
+    from pbtp_mailer.feedback.verp import verp_for
+
+    if sender_kind in ("ses", "postmark", "sendgrid", "mailgun"):
+        return None
+    return verp_for(config) if load_settings(config).verp else None
 
 
 def domains_align(a: str, b: str) -> bool:

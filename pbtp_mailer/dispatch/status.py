@@ -34,6 +34,7 @@ class DispatchStatus:
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
     #: send processes on this dispatch: live ones (host, pid, since, sent, rate), dead ones
     workers: list[dict[str, Any]] = field(default_factory=list)
+    feedback: dict[str, Any] = field(default_factory=dict)  # feedback/gate.py: rates
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +47,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                  list_name: str | None = None) -> list[DispatchStatus]:
     """Each dispatch of ``issue_id`` (or only the one to ``list_name``) with its counts."""
+    from pbtp_mailer.feedback.gate import dispatch_feedback
+
     ledger = store.ledger(message_id_domain=message_id_domain)
     fleet = ledger.workers().workers()
     out = []
@@ -67,6 +70,7 @@ def issue_status(store: Store, issue_id: str, message_id_domain: str = "",
                        for r in ledger.ambiguous(d.id)],
             workers=[w.as_dict() for w in fleet
                      if w.issue_id == d.issue_id and w.list_name == d.list_name],
+            feedback=dispatch_feedback(store, d.id),
         ))
     return out
 
@@ -86,6 +90,8 @@ def recipients_in_state(store: Store, issue_id: str, state: str,
 
 
 def format_status(statuses: list[DispatchStatus]) -> str:
+    from pbtp_mailer.feedback.gate import format_feedback
+
     lines = []
     for s in statuses:
         c = s.counts
@@ -99,6 +105,8 @@ def format_status(statuses: list[DispatchStatus]) -> str:
         lines.append(f"  started {s.started_at or '-'}; last sent {s.last_sent_at or '-'}; "
                      f"finished {s.finished_at or '-'}"
                      + (f"; {s.throughput_per_s}/s" if s.throughput_per_s else ""))
+        if s.feedback:
+            lines.append(format_feedback(s.feedback))
         if s.note:
             lines.append(f"  note: {s.note}")
         lines.extend(_worker_lines(s.workers))

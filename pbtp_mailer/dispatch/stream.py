@@ -59,7 +59,8 @@ class LedgerFeed:
     """Hands out rows marked ``sending``; gathers replies; records them in groups."""
 
     def __init__(self, *, ledger: Ledger, dispatch: DispatchInfo, owner: str, list_id: int,
-                 personaliser: Personaliser, mail_from: str, fleet: Fleet,
+                 personaliser: Personaliser, mail_from: str,
+                 envelope_sender: Callable[[int, str], str], fleet: Fleet,
                  decide: Callable[[Claimed, SendResult, dt.datetime], Decision],
                  pause: Callable[[PauseReason, str], None],
                  rejection_note: Callable[[SendResult, DispatchReport], str],
@@ -71,6 +72,7 @@ class LedgerFeed:
                  on_progress: Callable[[DispatchReport], None] | None = None) -> None:
         self.ledger, self.dispatch, self.owner, self.list_id = ledger, dispatch, owner, list_id
         self.personaliser, self.mail_from, self.fleet = personaliser, mail_from, fleet
+        self.envelope_sender = envelope_sender  # the copy's VERP address, or From
         self.decide, self.report, self.s = decide, report, settings
         self._pause, self.rejection_note = pause, rejection_note
         self.budget, self.stop, self.clock, self.monotonic = budget, stop, clock, monotonic
@@ -123,7 +125,8 @@ class LedgerFeed:
             self.held = False
             if self.budget is not None:
                 self.budget -= 1
-            return Outgoing(self.mail_from, (c.email,), data, ref=c, dot_safe=True)
+            return Outgoing(self.envelope_sender(c.id, self.mail_from), (c.email,), data,
+                            ref=c, dot_safe=True)
         raise RuntimeError("feed: no progress")  # pragma: no cover
 
     def done(self, message: Outgoing, results: list[SendResult]) -> None:

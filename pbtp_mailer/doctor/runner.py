@@ -102,7 +102,7 @@ def run_doctor(config: Config, options: DoctorOptions, *, store: Store | None = 
         from sqlalchemy.exc import SQLAlchemyError
 
         try:
-            report.add(check_reputation(store))
+            report.add(check_reputation(store, config))
         except (MailerError, SQLAlchemyError) as exc:
             report.add(Check("reputation", "warn", f"ledger not readable: {exc}", "check the "
                              "database"))

@@ -40,7 +40,7 @@ _SKELETON: dict[str, Any] = {
 }
 
 
-def _q(value: str) -> str:
+def _yaml_str(value: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     return json.dumps(value, ensure_ascii=False)
 
@@ -60,8 +60,8 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         "# Replace every TODO, then: pbtp-mailer check THIS-FILE ; pbtp-mailer preview THIS-FILE",
         "# Fields: docs/issue-format.md. Markdown fields take **bold**, [links](https://...),",
         "# lists and '#' headings.",
-        f"id: {_q(issue_id)}",
-        f"masthead: {_q(str(prev.get('masthead') or 'E-Newsletter'))}",
+        f"id: {_yaml_str(issue_id)}",
+        f"masthead: {_yaml_str(str(prev.get('masthead') or 'E-Newsletter'))}",
         f"date: {day.isoformat()}",
         "# date_label: \"March 2024\"   # how the date is shown; default: month and year",
         "title: \"TODO: the issue's headline\"",
@@ -69,10 +69,10 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
         "subject: \"TODO: subject line\"",
         "preheader: \"TODO: one sentence that makes readers open the issue, "
         "40 to 100 characters.\"",
-        f"layout: {_q(str(prev.get('layout') or 'default'))}",
+        f"layout: {_yaml_str(str(prev.get('layout') or 'default'))}",
     ]
     if prev.get("language"):
-        out.append(f"language: {_q(str(prev['language']))}")
+        out.append(f"language: {_yaml_str(str(prev['language']))}")
     if isinstance(prev.get("hero"), dict):
         out += ["", "hero:"] + _image_lines(prev["hero"], "  ")
     elif previous is None:
@@ -82,50 +82,62 @@ def issue_template(issue_id: str, *, previous: dict[str, Any] | None = None,
     out += ["", "articles:"]
     articles = prev.get("articles") if isinstance(prev.get("articles"), list) else None
     for n, art in enumerate(articles or _SKELETON["articles"], 1):
-        art = art if isinstance(art, dict) else {}
-        out.append(f"  # Article {n}")
-        first = "  - "
-        if art.get("kicker"):
-            out.append(f"{first}kicker: \"TODO: short label above the title\"")
-            first = "    "
-        out.append(f"{first}title: \"TODO: article title\"")
-        byline = art.get("byline")
-        if isinstance(byline, dict):
-            out += ["    byline:", "      name: \"TODO: author's name\""]
-            if byline.get("credentials"):
-                out.append("      credentials: \"TODO: e.g. MD\"")
-            titles = byline.get("titles")
-            if isinstance(titles, list) and titles:
-                out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
-            if byline.get("affiliation"):
-                out.append("      affiliation: \"TODO: institution\"")
-        if isinstance(art.get("image"), dict):
-            out += ["    image:"] + _image_lines(art["image"], "      ")
-        out += ["    body: |", "      TODO: the article, in Markdown.", "",
-                "      A new paragraph after a blank line."]
-        if art.get("references"):
-            out += ["    references:",
-                    "      # One per cited work; the DOI (bare, no https://doi.org/) is linked.",
-                    "      - citation: \"TODO: Authors. Title. Journal. Year;Vol(Issue):pages.\"",
-                    "        doi: \"10.0000/TODO\"",
-                    "        # pmid: \"12345678\"",
-                    "        # pmcid: \"PMC1234567\""]
+        out += _article_lines(n, art if isinstance(art, dict) else {})
     out += _briefs_lines(prev.get("briefs"), example=previous is None)
+    out += _closing_lines(prev)
+    return "\n".join(out) + "\n"
+
+
+def _article_lines(n: int, art: dict[str, Any]) -> list[str]:
+    """One article of the template: TODOs in the shape of the previous issue's article."""
+    out = [f"  # Article {n}"]
+    first = "  - "
+    if art.get("kicker"):
+        out.append(f"{first}kicker: \"TODO: short label above the title\"")
+        first = "    "
+    out.append(f"{first}title: \"TODO: article title\"")
+    byline = art.get("byline")
+    if isinstance(byline, dict):
+        out += ["    byline:", "      name: \"TODO: author's name\""]
+        if byline.get("credentials"):
+            out.append("      credentials: \"TODO: e.g. MD\"")
+        titles = byline.get("titles")
+        if isinstance(titles, list) and titles:
+            out += ["      titles:"] + ["        - \"TODO: position\""] * len(titles)
+        if byline.get("affiliation"):
+            out.append("      affiliation: \"TODO: institution\"")
+    if isinstance(art.get("image"), dict):
+        out += ["    image:"] + _image_lines(art["image"], "      ")
+    out += ["    body: |", "      TODO: the article, in Markdown.", "",
+            "      A new paragraph after a blank line."]
+    if art.get("references"):
+        out += ["    references:",
+                "      # One per cited work; the DOI (bare, no https://doi.org/) is linked.",
+                "      - citation: \"TODO: Authors. Title. Journal. Year;Vol(Issue):pages.\"",
+                "        doi: \"10.0000/TODO\"",
+                "        # pmid: \"12345678\"",
+                "        # pmcid: \"PMC1234567\""]
+    return out
+
+
+def _closing_lines(prev: dict[str, Any]) -> list[str]:
+    """``read_more`` and a commented-out ``schedule``, kept from the previous issue."""
+    out: list[str] = []
     rm = prev.get("read_more")
     if isinstance(rm, dict):
-        out += ["", "read_more:", f"  heading: {_q(str(rm.get('heading') or 'Read more'))}"]
+        out += ["", "read_more:", f"  heading: {_yaml_str(str(rm.get('heading') or 'Read more'))}"]
         if rm.get("link_text"):
-            out.append(f"  link_text: {_q(str(rm['link_text']))}")
+            out.append(f"  link_text: {_yaml_str(str(rm['link_text']))}")
         out.append("  # url: \"https://...\"   # default: the configured archive_url")
     sched = prev.get("schedule")
     if isinstance(sched, dict):
         lists: list[Any] = sched["lists"] if isinstance(sched.get("lists"), list) else ["TODO"]
         out += ["", "# Uncomment to let cron send it (pbtp-mailer dispatch-due):", "# schedule:",
                 "#   send_at: \"TODO: 2024-03-05T09:00:00\"   # local time (config timezone)",
-                "#   lists: [" + ", ".join(_q(str(x)) for x in lists) + "]"]
+                "#   lists: [" + ", ".join(_yaml_str(str(x)) for x in lists) + "]"]
         if sched.get("sender"):
-            out.append(f"#   sender: {_q(str(sched['sender']))}")
-    return "\n".join(out) + "\n"
+            out.append(f"#   sender: {_yaml_str(str(sched['sender']))}")
+    return out
 
 
 def _image_lines(image: dict[str, Any], pad: str) -> list[str]:
@@ -152,7 +164,7 @@ def _briefs_lines(briefs: Any, *, example: bool) -> list[str]:
                 "#     - title: \"A short title\"",
                 "#       text: \"One or two sentences, in Markdown.\"",
                 "#       url: \"https://...\"   # optional: the title links there"] if example else []
-    lines = ["", "briefs:", f"  heading: {_q(str(briefs.get('heading') or 'News briefs'))}",
+    lines = ["", "briefs:", f"  heading: {_yaml_str(str(briefs.get('heading') or 'News briefs'))}",
              "  items:"]
     items = briefs.get("items") if isinstance(briefs.get("items"), list) else [{}]
     for item in items or [{}]:

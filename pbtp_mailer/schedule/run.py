@@ -166,6 +166,7 @@ class DueRunner:
     def _dispatch(self, out: DueReport, path: Path, issue_id: str, list_name: str,
                   sender: str | None, *, enqueue_new: bool, why: str) -> None:
         from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
+        from pbtp_mailer.feedback.gate import cron_gate
 
         options = DispatchOptions(list_name=list_name, sender=sender, enqueue_new=enqueue_new)
         try:
@@ -178,6 +179,9 @@ class DueRunner:
                 for note in gate_dispatch(self.config, sender, plan.recipients,
                                           skip=self.skip_doctor):
                     self.log.event("doctor", issue=issue_id, list=list_name, msg=note)
+            if why == "due":  # the complaint-rate gate (feedback/gate.py)
+                cron_gate(self.store, self.config, warn=lambda m: self._problem(
+                    out, f"{issue_id} -> {list_name}: {m}", "warning", issue_id, list_name))
             if why != "resume":
                 self.log.event("dispatch", issue=issue_id, list=list_name, why=why,
                                sender=plan.sender_name, recipients=plan.recipients)

@@ -8,6 +8,7 @@ Secrets are never options, only the *names* of environment variables
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,21 +64,23 @@ class Options:
             raise ConfigError(f"{self.where}: '{key}' must not contain CR, LF or NUL")
         return value
 
-    def integer(self, key: str, default: int | None = None, *, minimum: int = 0) -> int | None:
+    def integer(self, key: str, default: int | None = None, *, minimum: int = 0,
+                maximum: int = 10**9) -> int | None:
         value = self.raw.get(key, default)
         if value is None:
             return None
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
                 raise ValueError
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{self.where}: '{key}' must be an integer, got {value!r}") from None
-        if number < minimum:
-            raise ConfigError(f"{self.where}: '{key}' must be at least {minimum}")
+        if not minimum <= number <= maximum:
+            raise ConfigError(f"{self.where}: '{key}' must be between {minimum} and {maximum}")
         return number
 
-    def number(self, key: str, default: float) -> float:
+    def number(self, key: str, default: float, *, maximum: float = 3600.0) -> float:
+        """A finite number in ``(0, maximum]`` (seconds, mostly): never inf or nan."""
         value = self.raw.get(key, default)
         try:
             if isinstance(value, bool):
@@ -85,8 +88,9 @@ class Options:
             number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{self.where}: '{key}' must be a number, got {value!r}") from None
-        if number <= 0:
-            raise ConfigError(f"{self.where}: '{key}' must be positive")
+        if not math.isfinite(number) or number <= 0 or number > maximum:
+            raise ConfigError(f"{self.where}: '{key}' must be a number greater than 0 "
+                              f"and at most {maximum:g}, got {value!r}")
         return number
 
     def flag(self, key: str, default: bool = False) -> bool:
@@ -119,7 +123,7 @@ class Options:
     def concurrency(self, *aliases: str, default: int) -> int:
         for key in ("concurrency", *aliases):
             if self.raw.get(key) is not None:
-                return self.integer(key, minimum=1) or default
+                return self.integer(key, minimum=1, maximum=1000) or default
         return default
 
 

@@ -196,8 +196,10 @@ def sender_spec(name_or_url: str | None, config: Config) -> SenderSpec:
     if name in kinds:
         return SenderSpec(name=name, kind=name, options={}, environ=environ, base_dir=base_dir)
     configured = ", ".join(config.senders) or "none"
+    # a default from the file names the file and line: the table it wants is missing there
+    where = f"{config.place('default_sender')}: default_sender: " if not name_or_url else ""
     raise UnknownSenderError(
-        f"unknown sender {name!r} (configured senders: {configured}; "
+        f"{where}unknown sender {name!r} (configured senders: {configured}; "
         f"kinds: {', '.join(kinds)}; or a URL such as smtp://user@host:587)"
     )
 

@@ -44,7 +44,8 @@ from pbtp_mailer.senders.smtp_engine import Engine, Job
 
 __all__ = ["SMTPSender", "is_loopback"]
 
-Outcome = list[SendResult] | BatchFailure
+#: what became of one message: a result per recipient, or why it was not tried
+MessageOutcome = list[SendResult] | BatchFailure
 
 
 def is_loopback(host: str) -> bool:
@@ -89,7 +90,8 @@ class SMTPSender(BaseSender):
         tls = opts.text("tls", TLSMode.IMPLICIT if implicit_default else TLSMode.STARTTLS)
         if tls not in TLSMode.ALL:
             raise ConfigError(f"{opts.where}: 'tls' must be one of {', '.join(TLSMode.ALL)}")
-        port = opts.integer("port", 465 if tls == TLSMode.IMPLICIT else 587, minimum=1)
+        port = opts.integer("port", 465 if tls == TLSMode.IMPLICIT else 587, minimum=1,
+                            maximum=65535)
         assert tls is not None and port is not None
         if tls == TLSMode.NONE and not is_loopback(host) and not opts.flag("allow_plaintext"):
             raise ConfigError(
@@ -201,7 +203,7 @@ class SMTPSender(BaseSender):
         conns, engine = self._acquire(len(batch))
         try:
             queue = deque(enumerate(batch))
-            outcomes: list[Outcome | None] = [None] * len(batch)
+            outcomes: list[MessageOutcome | None] = [None] * len(batch)
             engine.run([(conn, self._work(conn, queue, outcomes)) for conn in conns])
         finally:
             self._release(conns, engine)
@@ -259,13 +261,13 @@ class SMTPSender(BaseSender):
         engine.close()
 
     def _work(self, conn: SMTPConnection, queue: deque[tuple[int, Outgoing]],
-              outcomes: list[Outcome | None]) -> Job[None]:
+              outcomes: list[MessageOutcome | None]) -> Job[None]:
         """One session's share of a batch: the next message while any is left."""
         while queue:
             index, msg = queue.popleft()
             outcomes[index] = yield from self._send_one(conn, msg)
 
-    def _send_one(self, conn: SMTPConnection, msg: Outgoing) -> Job[Outcome]:
+    def _send_one(self, conn: SMTPConnection, msg: Outgoing) -> Job[MessageOutcome]:
         for attempt in range(2):
             fresh = False
             if conn.connected and self.max_per_connection and \

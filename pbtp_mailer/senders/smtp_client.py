@@ -8,13 +8,16 @@ transaction is one write of MAIL/RCPT/DATA when the server offers PIPELINING
 and written from memoryviews without another copy.
 
 ``SMTPConnection`` is one session (connect, EHLO, STARTTLS or implicit TLS,
-AUTH PLAIN/LOGIN, transactions, RSET, QUIT) on an ``SMTPStream``. Its
-methods that talk are generators that yield when the socket would block, so
-one thread can drive many sessions; each step sets ``deadline``. Errors that
-concern the whole session are raised as ``SendTransientError``/
-``SendPermanentError`` naming ``host:port``; everything a server says about a
-recipient comes back as a ``Reply`` per recipient. ``ConnectionLost`` tells
-the caller whether the body may have reached the server (``after_data``).
+AUTH PLAIN/LOGIN, transactions, RSET, QUIT); it *has* an ``SMTPStream`` (the
+socket, TLS, bytes and replies) and is the engine's channel: it holds the
+``deadline`` of the step in progress. Its methods that talk are generators
+that yield when the socket would block, so one thread can drive many
+sessions. Errors that concern the whole session are raised as
+``SendTransientError``/``SendPermanentError`` naming ``host:port``, the
+``socket``/``ssl`` ones through one table (``_EXCEPTIONS``); everything a
+server says about a recipient comes back as a ``Reply`` per recipient.
+``ConnectionLost`` tells the caller whether the body may have reached the
+server (``after_data``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ import base64
 import os
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from time import monotonic
+from typing import Any
 
 from pbtp_mailer.errors import SendPermanentError, SendTransientError
 from pbtp_mailer.senders.smtp_engine import Expired, Job
@@ -43,11 +49,46 @@ from pbtp_mailer.senders.smtp_wire import (
 __all__ = ["Reply", "TLSMode", "SMTPConnection", "ConnectionLost", "EnvelopeRefused", "dot_stuff",
            "parse_queue_id"]
 
-#: the server hung up during a TLS handshake: worth another try, unlike a TLS error
-_HUNG_UP = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+@dataclass(frozen=True)
+class _Step:
+    """How a failure is worded while connecting or during STARTTLS (``{reason}``, ``{exc}``)."""
+
+    timed_out: str
+    hung_up: str
+    os_error: str
 
 
-class SMTPConnection(SMTPStream):
+_CONNECT = _Step("connection timed out after {timeout:g} s",
+                 "cannot connect: closed during the TLS handshake", "cannot connect: {reason}")
+_STARTTLS = _Step("TLS handshake timed out", "closed during STARTTLS", "connection lost: {exc}")
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return str(exc.strerror)
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+#: foreign exception -> (our error, its message); the first row that matches wins, so
+#: subclasses come first (a certificate error and a hang-up are SSLErrors, which are
+#: OSErrors). A hang-up or a socket error is worth another try; a TLS error is not.
+_EXCEPTIONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...],
+                         type[SendTransientError | SendPermanentError],
+                         Callable[[_Step, Any, float], str]], ...] = (
+    (Expired, SendTransientError, lambda step, exc, timeout: step.timed_out.format(
+        timeout=timeout)),
+    (ssl.SSLCertVerificationError, SendPermanentError,
+     lambda step, exc, timeout: f"certificate verify failed: {exc.verify_message}"),
+    ((ssl.SSLEOFError, ssl.SSLZeroReturnError), SendTransientError,
+     lambda step, exc, timeout: step.hung_up),
+    (ssl.SSLError, SendPermanentError,
+     lambda step, exc, timeout: f"TLS failed: {exc.reason or exc}"),
+    (OSError, SendTransientError, lambda step, exc, timeout: step.os_error.format(
+        reason=_reason(exc), exc=exc)),
+)
+
+
+class SMTPConnection:
     """One SMTP session; see the module docstring."""
 
     def __init__(
@@ -63,7 +104,6 @@ class SMTPConnection(SMTPStream):
         connect_timeout: float = 30.0,
         timeout: float = 60.0,
     ) -> None:
-        super().__init__(host, port)
         self.tls = tls
         self.ssl_context = ssl_context
         self.username = username
@@ -73,7 +113,31 @@ class SMTPConnection(SMTPStream):
         self.timeout = timeout
         self.extensions: dict[str, str] = {}
         self.transactions = 0
-        self._masked = self._secrets()
+        self.stream = SMTPStream(host, port, masked=self._secrets())
+        self.place = self.stream.place
+        #: ``time.monotonic()`` by which the step in progress must finish (the engine's)
+        self.deadline = 0.0
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The stream's socket, for the engine's selector."""
+        return self.stream.sock
+
+    @property
+    def connected(self) -> bool:
+        return self.stream.sock is not None
+
+    @contextmanager
+    def _mapped(self, step: _Step, timeout: float) -> Iterator[None]:
+        """``socket``/``ssl`` errors and ``Expired`` inside the block -> our errors (``_EXCEPTIONS``)."""
+        try:
+            yield
+        except (Expired, OSError) as exc:
+            for kinds, error, message in _EXCEPTIONS:
+                if isinstance(exc, kinds):
+                    self.stream.abort()
+                    raise error(f"{self.place}: {message(step, exc, timeout)}") from None
+            raise  # pragma: no cover - OSError is the last row
 
     def _secrets(self) -> list[str | None]:
         if not self.password:
@@ -92,25 +156,10 @@ class SMTPConnection(SMTPStream):
         self.abort()
         try:
             self.deadline = monotonic() + self.connect_timeout
-            try:
-                yield from self._open_socket()
+            with self._mapped(_CONNECT, self.connect_timeout):
+                yield from self.stream.open()
                 if self.tls == TLSMode.IMPLICIT:
-                    yield from self._handshake(self.ssl_context)
-            except Expired:
-                raise SendTransientError(f"{self.place}: connection timed out after "
-                                         f"{self.connect_timeout:g} s") from None
-            except ssl.SSLCertVerificationError as exc:
-                raise SendPermanentError(
-                    f"{self.place}: certificate verify failed: {exc.verify_message}") from None
-            except _HUNG_UP:
-                raise SendTransientError(
-                    f"{self.place}: cannot connect: closed during the TLS handshake") from None
-            except ssl.SSLError as exc:
-                raise SendPermanentError(f"{self.place}: TLS failed: {exc.reason or exc}") from None
-            except OSError as exc:
-                reason = exc.strerror if isinstance(exc, socket.gaierror) else (
-                    os.strerror(exc.errno) if exc.errno else str(exc))
-                raise SendTransientError(f"{self.place}: cannot connect: {reason}") from None
+                    yield from self.stream.handshake(self.ssl_context)
             self.deadline = monotonic() + self.connect_timeout + self.timeout
             try:
                 yield from self._session()
@@ -123,7 +172,7 @@ class SMTPConnection(SMTPStream):
 
     def _session(self) -> Job[None]:
         try:
-            greeting = yield from self._read_reply()
+            greeting = yield from self.stream.read_reply()
             if greeting.code != 220:
                 raise self._error("refused the session", greeting)
             yield from self._ehlo()
@@ -142,26 +191,15 @@ class SMTPConnection(SMTPStream):
                 "(refusing to send in plain text)",
                 hint="use tls = 'implicit' for port 465, or fix the server",
             )
-        reply = yield from self.command("STARTTLS")
+        reply = yield from self.stream.command("STARTTLS")
         if reply.code != 220:
             raise self._error("STARTTLS refused", reply)
         # nothing the server sent in plain text may be read as if it came over TLS
-        self._reader.clear()
+        self.stream.discard_replies()
         session_deadline = self.deadline
         self.deadline = min(session_deadline, monotonic() + self.connect_timeout)
-        try:
-            yield from self._handshake(self.ssl_context)
-        except ssl.SSLCertVerificationError as exc:
-            raise SendPermanentError(
-                f"{self.place}: certificate verify failed: {exc.verify_message}") from None
-        except _HUNG_UP:
-            raise self._lost("closed during STARTTLS") from None
-        except ssl.SSLError as exc:
-            raise SendPermanentError(f"{self.place}: TLS failed: {exc.reason or exc}") from None
-        except Expired:
-            raise SendTransientError(f"{self.place}: TLS handshake timed out") from None
-        except OSError as exc:
-            raise self._lost(f"connection lost: {exc}") from None
+        with self._mapped(_STARTTLS, self.connect_timeout):
+            yield from self.stream.handshake(self.ssl_context)
         self.deadline = session_deadline
 
     def _error(self, what: str, reply: Reply) -> SendTransientError | SendPermanentError:
@@ -171,9 +209,9 @@ class SMTPConnection(SMTPStream):
         return SendPermanentError(message, code=reply.code)
 
     def _ehlo(self) -> Job[None]:
-        reply = yield from self.command(f"EHLO {self.local_hostname}")
+        reply = yield from self.stream.command(f"EHLO {self.local_hostname}")
         if reply.code != 250:
-            reply = yield from self.command(f"HELO {self.local_hostname}")
+            reply = yield from self.stream.command(f"HELO {self.local_hostname}")
             if reply.code != 250:
                 raise self._error("refused EHLO and HELO", reply)
             self.extensions = {}
@@ -192,13 +230,13 @@ class SMTPConnection(SMTPStream):
         mechanisms = self.extensions.get("auth", "").upper().split()
         if "PLAIN" in mechanisms:
             token = base64.b64encode(f"\0{user}\0{self.password}".encode()).decode()
-            reply = yield from self.command(f"AUTH PLAIN {token}")
+            reply = yield from self.stream.command(f"AUTH PLAIN {token}")
         elif "LOGIN" in mechanisms:
-            reply = yield from self.command("AUTH LOGIN")
+            reply = yield from self.stream.command("AUTH LOGIN")
             if reply.code == 334:
-                reply = yield from self.command(base64.b64encode(user.encode()).decode())
+                reply = yield from self.stream.command(base64.b64encode(user.encode()).decode())
             if reply.code == 334:
-                reply = yield from self.command(base64.b64encode(self.password.encode()).decode())
+                reply = yield from self.stream.command(base64.b64encode(self.password.encode()).decode())
         else:
             offered = ", ".join(mechanisms) or "no AUTH at all"
             raise SendPermanentError(
@@ -213,16 +251,17 @@ class SMTPConnection(SMTPStream):
                 f"{self.place}: authentication failed for '{user}' ({reply})", code=reply.code)
 
     def quit(self) -> Job[None]:
-        if self.sock is not None:
+        if self.stream.sock is not None:
             self.deadline = monotonic() + min(self.timeout, 5.0)
             try:
-                yield from self.command("QUIT")
+                yield from self.stream.command("QUIT")
             except (ConnectionLost, Expired):
                 pass
         self.abort()
 
     def abort(self) -> None:
-        super().abort()
+        """Close the socket at once (no QUIT); harmless when already closed."""
+        self.stream.abort()
         self.transactions = 0
 
     # -- one transaction --------------------------------------------------
@@ -235,19 +274,10 @@ class SMTPConnection(SMTPStream):
         whether the body was (partly) sent, i.e. whether the server may have
         accepted the message.
         """
-        ext = self.extensions
-        params = ""
-        if "8bitmime" in ext:
-            # declaring 8BITMIME for 7-bit data is harmless and spares a pass over it
-            params += " BODY=8BITMIME"
-        utf8 = not (mail_from.isascii() and "".join(rcpt_to).isascii())
-        if utf8:
-            if "smtputf8" not in ext:
-                reply = Reply(553, "5.6.7 server does not support SMTPUTF8 addresses")
-                return [reply] * len(rcpt_to)
-            params += " SMTPUTF8"
-        if "size" in ext:
-            params += f" SIZE={len(data)}"
+        params = self._mail_params(mail_from, rcpt_to, len(data))
+        if params is None:
+            reply = Reply(553, "5.6.7 server does not support SMTPUTF8 addresses")
+            return [reply] * len(rcpt_to)
         commands = [f"MAIL FROM:{addr(mail_from)}{params}"]
         commands += [f"RCPT TO:{addr(r)}" for r in rcpt_to]
         # one deadline per transaction, moved on for the body, rather than one per
@@ -276,24 +306,12 @@ class SMTPConnection(SMTPStream):
                 return rcpts
             if not any(accepted):
                 # a non-conforming server said 354 with no recipient: end it empty
-                yield from self._write(b".\r\n")
-                yield from self._read_replies(1)
+                yield from self.stream.write(b".\r\n")
+                yield from self.stream.read_replies(1)
                 self.transactions += 1
                 return rcpts
             after_data = True
-            # big bodies get time to travel: at least 64 KB/s on top of the timeout
-            self.deadline = monotonic() + self.timeout + len(data) / 65536
-            try:
-                if dot_safe:  # no line starts with ".": nothing to stuff, no scan
-                    end = b".\r\n" if data[-2:] == b"\r\n" else b"\r\n.\r\n"
-                    yield from self._write(data, end)
-                else:
-                    yield from self._write(*stuffed(data))
-            except ConnectionLost:
-                if not self._reader.replies:
-                    raise
-                # the server answered (552 too big, say) and hung up before the end
-            (final,) = yield from self._read_replies(1)
+            final = yield from self._body(data, dot_safe)
         except Expired:
             self.abort()
             raise self._timed_out(after_data=after_data) from None
@@ -305,21 +323,53 @@ class SMTPConnection(SMTPStream):
         final = Reply(final.code, final.text, to_message=True)
         return [final if ok else r for ok, r in zip(accepted, rcpts, strict=True)]
 
+    def _mail_params(self, mail_from: str, rcpt_to: Sequence[str], size: int) -> str | None:
+        """MAIL FROM's parameters; None when the addresses need SMTPUTF8 and it is not offered."""
+        ext = self.extensions
+        params = ""
+        if "8bitmime" in ext:
+            # declaring 8BITMIME for 7-bit data is harmless and spares a pass over it
+            params += " BODY=8BITMIME"
+        if not (mail_from.isascii() and "".join(rcpt_to).isascii()):
+            if "smtputf8" not in ext:
+                return None
+            params += " SMTPUTF8"
+        if "size" in ext:
+            params += f" SIZE={size}"
+        return params
+
+    def _body(self, data: bytes, dot_safe: bool) -> Job[Reply]:
+        """The body after 354, and the server's verdict on the message."""
+        # big bodies get time to travel: at least 64 KB/s on top of the timeout
+        self.deadline = monotonic() + self.timeout + len(data) / 65536
+        try:
+            if dot_safe:  # no line starts with ".": nothing to stuff, no scan
+                end = b".\r\n" if data[-2:] == b"\r\n" else b"\r\n.\r\n"
+                yield from self.stream.write(data, end)
+            else:
+                yield from self.stream.write(*stuffed(data))
+        except ConnectionLost:
+            if not self.stream.has_replies:
+                raise
+            # the server answered (552 too big, say) and hung up before the end
+        (final,) = yield from self.stream.read_replies(1)
+        return final
+
     def _envelope(self, commands: list[str], n: int) -> Job[tuple[Reply, list[Reply], Reply]]:
         """MAIL, RCPT... and DATA: in one write with PIPELINING, else one by one."""
         if "pipelining" in self.extensions:
-            yield from self._write(("\r\n".join(commands) + "\r\nDATA\r\n").encode("utf-8"))
-            replies = yield from self._read_replies(n + 2)
+            yield from self.stream.write(("\r\n".join(commands) + "\r\nDATA\r\n").encode("utf-8"))
+            replies = yield from self.stream.read_replies(n + 2)
             return replies[0], replies[1:-1], replies[-1]
-        mail = yield from self.command(commands[0])
+        mail = yield from self.stream.command(commands[0])
         if not mail.ok:
             return mail, [mail] * n, Reply(503, "not sent")
         rcpts = []
         for c in commands[1:]:
-            rcpts.append((yield from self.command(c)))
+            rcpts.append((yield from self.stream.command(c)))
         if not any(r.ok for r in rcpts):
             return mail, rcpts, Reply(503, "not sent")
-        return mail, rcpts, (yield from self.command("DATA"))
+        return mail, rcpts, (yield from self.stream.command("DATA"))
 
     def _reset(self, last: Reply) -> Job[None]:
         """End a failed transaction; a session that cannot be reset is dropped."""
@@ -327,7 +377,7 @@ class SMTPConnection(SMTPStream):
             self.abort()
             return
         try:
-            reply = yield from self.command("RSET")
+            reply = yield from self.stream.command("RSET")
         except ConnectionLost:
             reply = Reply(0, "")
         if reply.code != 250:

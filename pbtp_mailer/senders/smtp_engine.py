@@ -2,8 +2,8 @@
 
 A *job* is a generator that does one session's work (set-up, transactions,
 QUIT) on non-blocking sockets and yields ``READ`` or ``WRITE`` when its
-socket would block. Its *channel* (the ``SMTPConnection``) holds the socket
-and the deadline of the step in progress. ``run`` resumes a job when its
+socket would block. Its *channel* (the ``SMTPConnection``) shows the socket
+(its stream's) and holds the deadline of the step in progress. ``run`` resumes a job when its
 socket is ready, throws ``Expired`` into it when its deadline passes, and
 returns what every job returned. A job may also yield a float: "resume me
 after this many seconds" (a streaming session waiting for its next message;
@@ -40,9 +40,12 @@ class Expired(Exception):
 
 
 class Channel(Protocol):
-    sock: socket.socket | None
     #: ``time.monotonic()`` by which the job must make its next step
     deadline: float
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The socket the job waits on (read-only: the channel owns it)."""
 
     def abort(self) -> None: ...
 

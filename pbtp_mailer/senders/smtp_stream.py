@@ -3,9 +3,11 @@
 ``SMTPStream`` owns one socket: it connects it, wraps it in TLS, writes
 commands and bodies, and reads complete replies. Its methods are generators
 for ``smtp_engine``: they yield ``READ`` or ``WRITE`` when the socket would
-block, and the engine throws ``Expired`` into them when ``deadline`` passes.
-Every failure of the connection is raised as ``ConnectionLost`` naming
-``host:port``, after the socket is closed.
+block, and the engine throws ``Expired`` into them when the deadline of the
+session that drives them (``SMTPConnection``, which *has* a stream) passes.
+A failure while writing or reading is raised as ``ConnectionLost`` naming
+``host:port``, after the socket is closed; ``open`` and ``handshake`` let
+``socket``/``ssl`` errors through for the session to map in one table.
 """
 
 from __future__ import annotations
@@ -28,16 +30,14 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK)
 class SMTPStream:
     """One socket to an SMTP server (see the module docstring)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, masked: list[str | None] | None = None) -> None:
         self.host = host
         self.port = port
         self.place = f"{host}:{port}"
         self.sock: socket.socket | None = None
-        #: ``time.monotonic()`` by which the step in progress must finish
-        self.deadline = 0.0
         self._reader = ReplyReader()
         #: secrets to mask in every reply (a server may echo what we sent)
-        self._masked: list[str | None] = []
+        self._masked = list(masked or [])
 
     @property
     def connected(self) -> bool:
@@ -49,6 +49,15 @@ class SMTPStream:
         self._reader.clear()
         if sock is not None:
             sock.close()
+
+    def discard_replies(self) -> None:
+        """Forget replies read but not taken (after STARTTLS nothing plain may be trusted)."""
+        self._reader.clear()
+
+    @property
+    def has_replies(self) -> bool:
+        """Whether a reply was read and not taken yet (a server may answer before the end)."""
+        return bool(self._reader.replies)
 
     def _lost(self, why: str, *, keep_replies: bool = False) -> ConnectionLost:
         """Close the socket; ``keep_replies``: those already read stay to be taken."""
@@ -68,7 +77,7 @@ class SMTPStream:
             if not data or self._reader.feed(data):
                 return
 
-    def _open_socket(self) -> Job[None]:
+    def open(self) -> Job[None]:
         """A connected non-blocking TCP socket to the first address that answers."""
         error: OSError | None = None
         for family, kind, proto, _, address in socket.getaddrinfo(
@@ -86,7 +95,7 @@ class SMTPStream:
             error = OSError(code, os.strerror(code))
         raise error or OSError(f"no address for {self.host}")
 
-    def _handshake(self, context: ssl.SSLContext | None) -> Job[None]:
+    def handshake(self, context: ssl.SSLContext | None) -> Job[None]:
         """TLS on the connected socket, certificate and host name verified."""
         assert self.sock is not None
         context = context or ssl.create_default_context()
@@ -102,7 +111,7 @@ class SMTPStream:
                 want = WRITE
             yield want
 
-    def _write(self, *chunks: bytes) -> Job[None]:
+    def write(self, *chunks: bytes) -> Job[None]:
         """Write ``chunks`` in order; plain sockets gather them in one system call."""
         views = [memoryview(c) for c in chunks if c]
         while views:  # each turn sends bytes or waits, bounded by the deadline
@@ -133,7 +142,7 @@ class SMTPStream:
                 sent -= len(first)
                 del views[0]
 
-    def _read_replies(self, n: int) -> Job[list[Reply]]:
+    def read_replies(self, n: int) -> Job[list[Reply]]:
         replies = self._reader.replies
         wait = True
         while len(replies) < n:  # each turn reads bytes or waits, bounded by the deadline
@@ -166,9 +175,9 @@ class SMTPStream:
             taken = [Reply(r.code, mask(r.text, self._masked)) for r in taken]
         return taken
 
-    def _read_reply(self) -> Job[Reply]:
-        return (yield from self._read_replies(1))[0]
+    def read_reply(self) -> Job[Reply]:
+        return (yield from self.read_replies(1))[0]
 
     def command(self, line: str) -> Job[Reply]:
-        yield from self._write(line.encode("utf-8") + b"\r\n")
-        return (yield from self._read_replies(1))[0]
+        yield from self.write(line.encode("utf-8") + b"\r\n")
+        return (yield from self.read_replies(1))[0]

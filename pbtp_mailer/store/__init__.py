@@ -12,6 +12,7 @@ Every write runs in one transaction: nothing is ever half applied.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from pbtp_mailer.store.subscribers import (
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
     from pbtp_mailer.store.csvimport import ImportReport
+    from pbtp_mailer.store.feedback import FeedbackLog
     from pbtp_mailer.store.ledger import Ledger
     from pbtp_mailer.store.signups import SignupStore
     from pbtp_mailer.store.suppression import SuppressReport
@@ -292,6 +294,15 @@ class Store:
         from pbtp_mailer.store.erasure import erase_address
 
         return erase_address(self, email)
+
+    # -- feedback (bounces, complaints) ---------------------------------------
+
+    @functools.cached_property
+    def feedback(self) -> FeedbackLog:
+        """The feedback events (see ``store/feedback.py``); one per store (it caches statements)."""
+        from pbtp_mailer.store.feedback import FeedbackLog
+
+        return FeedbackLog(self.engine, clock=self.clock)
 
     # -- CSV -----------------------------------------------------------------
 

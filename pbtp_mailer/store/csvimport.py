@@ -165,9 +165,9 @@ def import_csv(store: Store, list_name: str, path: Path, *, dry_run: bool = Fals
     return report
 
 
-def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
-    keys = [r.key for r in good]
-    size = in_chunk_size(conn)
+def _known(conn: Any, ml: Any, keys: list[str], size: int
+           ) -> tuple[dict[str, Any], dict[str, str], dict[int, str], set[str]]:
+    """What the database knows of ``keys``: subscribers, suppressions, members, erasures."""
     existing: dict[str, Any] = {}
     suppressed: dict[str, str] = {}
     erased: set[str] = set()
@@ -183,27 +183,38 @@ def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any)
         ):
             suppressed[r.email_key] = r.reason
         erased.update(erased_among(conn, chunk))
+    members = {sid: status for sid, status in conn.execute(
+        select(memberships.c.subscriber_id, memberships.c.status)
+        .where(memberships.c.list_id == ml.id)
+    )}
+    return existing, suppressed, members, erased
+
+
+def _insert_new(conn: Any, new: list[_Row], existing: dict[str, Any], size: int,
+                now: Any) -> None:
+    """Insert the addresses never seen before and add their ids to ``existing``."""
+    bulk_insert(conn, subscribers, [
+        dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
+             created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
+    for chunk in _chunks([r.key for r in new], size):
+        for r in conn.execute(
+            select(subscribers.c.id, subscribers.c.email_key)
+            .where(key_in(conn, subscribers.c.email_key, chunk))
+        ):
+            existing[r.email_key] = r
+
+
+def _apply(conn: Any, ml: Any, good: list[_Row], report: ImportReport, now: Any) -> None:
+    size = in_chunk_size(conn)
+    existing, suppressed, members, erased = _known(conn, ml, [r.key for r in good], size)
     if erased:  # a GDPR erasure: never added back by an old file
         for r in good:
             if r.key in erased:
                 report.skipped.append(SkippedRow(r.line, r.email, "erased on request"))
         good = [r for r in good if r.key not in erased]
-    members = {sid: status for sid, status in conn.execute(
-        select(memberships.c.subscriber_id, memberships.c.status)
-        .where(memberships.c.list_id == ml.id)
-    )}
-
     new = [r for r in good if r.key not in existing]
     if new:
-        bulk_insert(conn, subscribers, [
-            dict(email=r.email, email_key=r.key, name=r.name, attrs=r.attrs,
-                 created_at=now, updated_at=now) for r in new], ignore_conflict=["email_key"])
-        for chunk in _chunks([r.key for r in new], size):
-            for r in conn.execute(
-                select(subscribers.c.id, subscribers.c.email_key)
-                .where(key_in(conn, subscribers.c.email_key, chunk))
-            ):
-                existing[r.email_key] = r
+        _insert_new(conn, new, existing, size, now)
     new_keys = {r.key for r in new}
 
     changes = []

@@ -1,13 +1,20 @@
 """GDPR access and erasure: everything held about one address, out or gone.
 
 ``export_address`` gathers the subscriber row, memberships, suppression,
-status history, consent records (with the wording shown), pending sign-ups
-and every delivery of every issue. ``erase_address`` deletes all of that in
-one transaction, except the delivery rows: the statistics of past issues
-must not change, so their address is replaced by ``erased:<keyed hash>``
-(and any copy of it in the last server reply is blanked). The same keyed
-hash goes into ``erased_addresses`` so that a later CSV import skips the
-address (it is reported as skipped); a fresh, confirmed sign-up lifts it.
+status history, consent records (with the wording shown), pending sign-ups,
+sign-up mails sent, every delivery of every issue and every bounce,
+complaint or provider unsubscribe recorded for the address. ``erase_address``
+deletes all of that in one transaction, except the delivery rows and the
+feedback events: the statistics of past issues (``status``, ``report``) must
+not change, so their address is replaced by ``erased:<keyed hash>`` (and any
+copy of it in the last server reply or the bounce diagnostic is blanked; an
+event id, which some providers build from the address, becomes a keyed hash
+of itself). The same keyed hash goes into ``erased_addresses`` so that a
+later CSV import skips the address (it is reported as skipped); a fresh,
+confirmed sign-up lifts it.
+
+Tables holding no address are left alone: ``feedback_nonces`` (webhook
+tokens), ``runners``, ``rate_usage``, ``schedule_seen``, ``dispatches``.
 
 The hash key is random, made once per database and kept in ``store_keys``:
 the hash cannot be matched against another installation's or a precomputed
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, select, update
 
 from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.feedback_schema import feedback_events
 from pbtp_mailer.store.ledger_schema import deliveries, dispatches
 from pbtp_mailer.store.schema import lists, memberships, status_history, subscribers, suppressions
 from pbtp_mailer.store.subscribe_schema import (
@@ -47,6 +55,7 @@ __all__ = ["erase_digest", "erased_among", "forget_erasure", "export_address", "
 
 ERASED_PREFIX = "erased:"
 _DOMAIN = b"pbtp-mailer/erased/v1\0"
+_EVENT_DOMAIN = b"pbtp-mailer/erased-event/v1\0"
 
 
 def _key(conn: Connection) -> bytes:
@@ -95,6 +104,10 @@ def _rows(conn: Connection, q: Any) -> list[dict[str, Any]]:
     return [{k: _iso(v) for k, v in r._mapping.items()} for r in conn.execute(q)]
 
 
+_SECTIONS = ("suppression", "history", "consent", "pending_signups", "deliveries",
+             "signup_mails", "feedback")
+
+
 def export_address(store: Store, raw_email: str) -> dict[str, Any] | None:
     """Everything held about the address as JSON-ready data; None when nothing is."""
     key = email_key(raw_email)
@@ -137,8 +150,16 @@ def export_address(store: Store, raw_email: str) -> dict[str, Any] | None:
             deliveries.c.message_id)
             .join(dispatches, dispatches.c.id == deliveries.c.dispatch_id)
             .where(deliveries.c.email_key == key).order_by(deliveries.c.id))
-    held = sub is not None or any(out[k] for k in ("suppression", "history", "consent",
-                                                    "pending_signups", "deliveries"))
+        out["signup_mails"] = _rows(conn, select(
+            subscribe_mails.c.kind, subscribe_mails.c.sent_at)
+            .where(subscribe_mails.c.email_key == key).order_by(subscribe_mails.c.id))
+        fe = feedback_events.c
+        out["feedback"] = _rows(conn, select(
+            fe.received_at, fe.source, fe.kind, fe.status, fe.diagnostic,
+            deliveries.c.issue_id, fe.suppressed_as)
+            .outerjoin(deliveries, deliveries.c.id == fe.delivery_id)
+            .where(fe.email_key == key).order_by(fe.id))
+    held = sub is not None or any(out[k] for k in _SECTIONS)
     return out if held else None
 
 
@@ -158,6 +179,7 @@ def erase_address(store: Store, raw_email: str) -> bool:
             conn.execute(update(deliveries).where(deliveries.c.id == r.id).values(
                 email=stand_in, email_key=stand_in, subscriber_id=0, last_text=text))
             touched += 1
+        touched += _pseudonymise_events(conn, key, stand_in)
         sid = conn.execute(select(subscribers.c.id)
                            .where(subscribers.c.email_key == key)).scalar()
         if sid is not None:
@@ -169,6 +191,22 @@ def erase_address(store: Store, raw_email: str) -> bool:
         conn.execute(insert_ignore(conn, erased_addresses, "digest").values(
             digest=digest, erased_at=now))
     return touched > 0
+
+
+def _pseudonymise_events(conn: Connection, key: str, stand_in: str) -> int:
+    """Bounce and complaint events keep their kind and dispatch (the rates) but lose the address."""
+    secret = _key(conn)
+    fe = feedback_events.c
+    n = 0
+    for r in conn.execute(select(fe.id, fe.email, fe.event_id, fe.diagnostic)
+                          .where(fe.email_key == key)).all():
+        event_id = ERASED_PREFIX + hmac.new(secret, _EVENT_DOMAIN + r.event_id.encode("utf-8"),
+                                            sha256).hexdigest()
+        conn.execute(update(feedback_events).where(fe.id == r.id).values(
+            email=stand_in, email_key=stand_in, event_id=event_id,
+            diagnostic=_scrub(r.diagnostic or "", (r.email, key))))
+        n += 1
+    return n
 
 
 def _scrub(text: str, spellings: Sequence[str]) -> str:

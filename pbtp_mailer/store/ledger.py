@@ -27,6 +27,7 @@ from pbtp_mailer.errors import ContentChangedError, StoreError
 from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
 from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.feedback import record_smtp_failures
 from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches
 from pbtp_mailer.store.ledger_types import (
     Claimed,
@@ -75,17 +76,21 @@ class Ledger:
         for key in ("created_at", "updated_at", "finished_at"):
             d[key] = aware(d[key])
         d["pause_reason"] = PauseReason(d["pause_reason"]) if d.get("pause_reason") else None
+        d.pop("headers_hash", None)  # compared in open_dispatch only
         return DispatchInfo(**d)
 
     def open_dispatch(self, *, issue_id: str, ml: MailingList, issue_file: str, sender: str,
                       subject: str, preheader: str, language: str, text: str, html: str,
-                      accept_changes: bool) -> DispatchInfo:
+                      accept_changes: bool, headers: str = "") -> DispatchInfo:
         """The dispatch of this issue to this list: created, or resumed with the same content.
 
         Content differing from what the dispatch froze is refused unless
         ``accept_changes``: then the remaining recipients get the new content.
+        ``headers`` (From, Reply-To, List-Id, one per line) are frozen the same
+        way: a config change of who the issue comes from is a content change.
         """
         digest = content_hash(subject, text, html)
+        headers_digest = content_hash(headers, "", "")
         now = self.clock()
         with write_transaction(self.engine) as conn:
             if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE serialises already
@@ -98,7 +103,14 @@ class Ledger:
                     issue_id=issue_id, list_id=ml.id, list_name=ml.name, issue_file=issue_file,
                     sender=sender, content_hash=digest, subject=subject, preheader=preheader,
                     language=language, frozen_text=text, frozen_html=html, state="running",
-                    note="", created_at=now, updated_at=now, finished_at=None))
+                    note="", created_at=now, updated_at=now, finished_at=None,
+                    headers_hash=headers_digest))
+            elif row.headers_hash not in (None, headers_digest) and not accept_changes:
+                raise ContentChangedError(
+                    f"{issue_file}: From, Reply-To or List-Id changed in the config since the "
+                    f"dispatch of issue {issue_id} to list '{ml.name}' started",
+                    hint="put the earlier values back to finish with them; to send the "
+                         "remaining recipients with the new ones, run again with --accept-changes")
             elif row.content_hash != digest:
                 sent = conn.execute(select(func.count()).where(
                     deliveries.c.dispatch_id == row.id, deliveries.c.state == "sent")).scalar_one()
@@ -111,10 +123,12 @@ class Ledger:
                 conn.execute(dispatches.update().where(dispatches.c.id == row.id).values(
                     content_hash=digest, subject=subject, preheader=preheader, language=language,
                     frozen_text=text, frozen_html=html, updated_at=now, issue_file=issue_file,
+                    headers_hash=headers_digest,
                     note=f"content changed after {sent} sent; remaining got the new content"))
             else:
                 conn.execute(dispatches.update().where(dispatches.c.id == row.id).values(
-                    updated_at=now, sender=sender, issue_file=issue_file))
+                    updated_at=now, sender=sender, issue_file=issue_file,
+                    headers_hash=headers_digest))
         return self.find(issue_id, ml.name)[0]
 
     def set_state(self, dispatch_id: int, state: str, note: str | None = None) -> None:
@@ -305,6 +319,7 @@ class Ledger:
         for o in decisions:
             if o.suppress_as and o.email:
                 suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
+        record_smtp_failures(conn, decisions, now)  # the feedback loop's `smtp` events
 
     def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
         """Messages ``sender`` sent in each current window (minute/hour/day)."""

@@ -59,6 +59,9 @@ dispatches = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     # a PauseReason value while state = 'paused' (0004_pause_reason)
     Column("pause_reason", String(32), nullable=True),
+    # sha256 of From, Reply-To and List-Id when the dispatch froze them (0007_headers_hash);
+    # NULL for a dispatch started before: its next run adopts the headers it sends with
+    Column("headers_hash", String(64), nullable=True),
     UniqueConstraint("issue_id", "list_name"),
 )
 

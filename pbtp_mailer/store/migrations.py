@@ -35,6 +35,7 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, T
 from sqlalchemy.exc import SQLAlchemyError
 
 from pbtp_mailer.errors import StoreError
+from pbtp_mailer.store import feedback_schema as _feedback_schema  # feedback tables
 from pbtp_mailer.store import ledger_schema as _ledger_schema  # noqa: F401  (defines the ledger tables)
 from pbtp_mailer.store import schedule_schema as _schedule_schema  # noqa: F401  (defines schedule_seen)
 from pbtp_mailer.store import schema
@@ -115,7 +116,9 @@ MIGRATIONS: list[Migration] = [
     Migration("0002_ledger", create_tables("dispatches", "deliveries", "runners", "rate_usage")),
     Migration("0003_schedule", create_tables("schedule_seen")),
     Migration("0004_pause_reason", _add_pause_reason),
+    Migration("0005_feedback", _feedback_schema.create_feedback_tables),
     Migration("0006_subscribe", create_tables(*_subscribe_schema.SUBSCRIBE_TABLES)),
+    Migration("0007_headers_hash", add_column("dispatches", "headers_hash")),
     Migration("0009_workers", create_tables("rate_buckets", "workers")),
 ]
 

@@ -266,6 +266,33 @@ def ensure_subscriber(
     return int(row.id)
 
 
+def _may_subscribe(conn: Connection, email: str, key: str, *, resubscribe: bool) -> str | None:
+    """Refuse an address that must not be added back; returns its suppression reason, if any.
+
+    A bounce or complaint is never lifted here; an unsubscribe from all lists
+    or a GDPR erasure only with ``resubscribe`` (the person asked to come back),
+    which also forgets the erasure.
+    """
+    sup = conn.execute(
+        select(suppressions.c.reason).where(suppressions.c.email_key == key)
+    ).scalar_one_or_none()
+    if sup in ("bounced", "complained"):
+        raise StoreError(f"{email} is suppressed ({sup}); it cannot be subscribed again")
+    if sup == "unsubscribed" and not resubscribe:
+        raise StoreError(
+            f"{email} unsubscribed from all lists",
+            hint="pass --resubscribe only if they asked to subscribe again",
+        )
+    from pbtp_mailer.store.erasure import erased_among, forget_erasure
+
+    if erased_among(conn, [key]):
+        if not resubscribe:
+            raise StoreError(f"{email} was erased on request",
+                             hint="pass --resubscribe only if they asked to subscribe again")
+        forget_erasure(conn, key)
+    return sup
+
+
 def add_subscriber(
     conn: Connection,
     list_name: str,
@@ -287,25 +314,7 @@ def add_subscriber(
     email, key = normalize_email(raw_email)
     check_sendable(email)
     name = check_text(name, "name")
-    sup = conn.execute(
-        select(suppressions.c.reason).where(suppressions.c.email_key == key)
-    ).scalar_one_or_none()
-    if sup in ("bounced", "complained"):
-        raise StoreError(f"{email} is suppressed ({sup}); it cannot be subscribed again")
-    if sup == "unsubscribed" and not resubscribe:
-        raise StoreError(
-            f"{email} unsubscribed from all lists",
-            hint="pass --resubscribe only if they asked to subscribe again",
-        )
-    from pbtp_mailer.store.erasure import erased_among
-
-    if erased_among(conn, [key]):
-        if not resubscribe:
-            raise StoreError(f"{email} was erased on request",
-                             hint="pass --resubscribe only if they asked to subscribe again")
-        from pbtp_mailer.store.erasure import forget_erasure
-
-        forget_erasure(conn, key)
+    sup = _may_subscribe(conn, email, key, resubscribe=resubscribe)
     sid = ensure_subscriber(conn, email, key, now, name, attrs)
     status = conn.execute(
         select(memberships.c.status).where(

@@ -47,7 +47,8 @@ __all__ = [
     "import_suppressions",
 ]
 
-_RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}
+RANK = {"unsubscribed": 1, "bounced": 2, "complained": 3}  # never downgraded
+_RANK = RANK
 #: suppressions a person may lift; an unsubscribe is the subscriber's own wish
 LIFTABLE = ("bounced", "complained")
 _CHUNK = 500

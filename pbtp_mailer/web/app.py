@@ -46,12 +46,17 @@ def make_site(mounts: Mapping[str, WSGIApp]) -> WSGIApp:
 
 def site_mounts(store: Store, config: Config) -> dict[str, WSGIApp]:
     """Every public page of the tool, by the path segment it lives under."""
+    from pbtp_mailer.feedback.settings import load_settings
+    from pbtp_mailer.feedback.webhooks import make_app as feedback_app
+    from pbtp_mailer.web.pages import PageRenderer
     from pbtp_mailer.web.unsubscribe import make_app as unsubscribe_app
 
     secret = config.secret()
     from pbtp_mailer.subscribe.web import make_pages
 
+    pages = PageRenderer.for_newsletter(config.base_dir, config.newsletter)
     return {
-        "u": unsubscribe_app(store, secret, config.newsletter),
+        "u": unsubscribe_app(store, secret, config.newsletter, pages=pages),
         **make_pages(store, config).mounts(),
+        "feedback": feedback_app(store, load_settings(config), config.environ),
     }

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from pbtp_mailer.compose.layouts import layout_dirs
 from pbtp_mailer.errors import ComposeError
+
+if TYPE_CHECKING:
+    from pbtp_mailer.config import Newsletter
 
 __all__ = ["PageRenderer", "SECURITY_HEADERS"]
 
@@ -53,6 +56,13 @@ class PageRenderer:
             keep_trailing_newline=True,
         )
         self._common = dict(common or {})
+
+    @classmethod
+    def for_newsletter(cls, base_dir: Path | None, newsletter: Newsletter,
+                       layout: str = "default") -> PageRenderer:
+        """A renderer whose pages know the site's name, language and direction."""
+        return cls(base_dir, layout, {"site": newsletter.name, "language": newsletter.language,
+                                      "direction": newsletter.direction})
 
     def render(self, name: str, **values: Any) -> bytes:
         """The page ``name`` as UTF-8 bytes; a broken template is a ``ComposeError`` with file:line."""

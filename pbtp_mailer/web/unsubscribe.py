@@ -10,6 +10,10 @@
 
 The probe token (``tokens.make_probe_token``, used by ``pbtp-mailer doctor``)
 answers a one-click POST with 200 and touches nothing.
+
+The pages are the layout's templates (``web/pages.py``), so a program
+restyles them by overriding ``layouts/default/pages/*.html.j2``.
+
 A forged, truncated or unknown token gets 404 and changes nothing; a POST
 with any other body gets 400. The path may carry a prefix (``/pbtp/u/TOKEN``)
 so the app works behind a reverse proxy that does not strip it. Nothing is
@@ -18,7 +22,6 @@ logged: the address is personal data.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable
 from email import policy
 from email.message import Message
@@ -30,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pbtp_mailer.errors import StoreError, TokenError
 from pbtp_mailer.tokens import PROBE_IDS, read_token
+from pbtp_mailer.web.pages import SECURITY_HEADERS, PageRenderer
 
 if TYPE_CHECKING:
     from pbtp_mailer.config import Newsletter
@@ -41,23 +45,17 @@ MAX_BODY = 64 * 1024
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_HEADERS = [
-    ("Cache-Control", "no-store"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Robots-Tag", "noindex"),
-    ("Content-Security-Policy",
-     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-     "frame-ancestors 'none'; base-uri 'none'"),
-]
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 404: "404 Not Found",
            405: "405 Method Not Allowed", 413: "413 Content Too Large",
            503: "503 Service Unavailable"}
-_STYLE = ("body{font:1.1rem/1.5 system-ui,sans-serif;margin:0;padding:2rem 1rem;"
-          "color:#1a1a1a;background:#fff}main{max-width:32rem;margin:auto}"
-          "button{font:inherit;padding:.6rem 1.2rem;border:2px solid #1a1a1a;"
-          "border-radius:.3rem;background:#1a1a1a;color:#fff;cursor:pointer}"
-          "button:focus{outline:3px solid #0b5fff;outline-offset:2px}")
+#: (title, heading, detail) of the short error pages (``pages/error.html.j2``)
+_ERRORS = {
+    400: ("Bad request", "Bad request",
+          "Expected the form List-Unsubscribe=One-Click. Nothing was changed."),
+    405: ("Not allowed", "Method not allowed", ""),
+    413: ("Too large", "Request too large", ""),
+    503: ("Try again later", "Please try again later", ""),
+}
 
 
 def is_one_click_body(content_type: str, body: bytes) -> bool:
@@ -95,97 +93,94 @@ def _mask(email: str) -> str:
     return f"{local[:1]}{'*' * min(max(len(local) - 1, 1), 5)}@{domain}"
 
 
-def make_app(store: Store, secret: bytes, newsletter: Newsletter) -> WSGIApp:
-    """The WSGI app for ``/u/TOKEN`` (see the module docstring)."""
-    lang = html.escape(newsletter.language)
-    direction = html.escape(newsletter.direction)
-    site = html.escape(newsletter.name)
+def make_app(store: Store, secret: bytes, newsletter: Newsletter, *,
+             pages: PageRenderer | None = None) -> WSGIApp:
+    """The WSGI app for ``/u/TOKEN`` (see the module docstring).
 
-    def page(title: str, body: str) -> bytes:
-        return (
-            f'<!doctype html>\n<html lang="{lang}" dir="{direction}">\n<head>\n'
-            '<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)} – {site}</title>\n<style>{_STYLE}</style>\n"
-            f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-        ).encode()
+    Pages come from ``pages`` (default: the shipped layout's templates
+    ``unsubscribe``, ``unsubscribed``, ``unsubscribe_invalid``, ``error``).
+    """
+    return _Unsubscribe(store, secret, pages or PageRenderer.for_newsletter(None, newsletter))
 
-    def respond(start: StartResponse, code: int, body: bytes, *, head: bool = False,
-                extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-        headers = [("Content-Type", "text/html; charset=utf-8"),
-                   ("Content-Length", str(len(body))), *_HEADERS, *(extra or [])]
-        start(_STATUS[code], headers)
-        return [] if head else [body]
 
-    def not_found(start: StartResponse, head: bool = False) -> list[bytes]:
-        return respond(start, 404, page("Link not valid", (
-            "<h1>This unsubscribe link is not valid</h1>\n"
-            "<p>Nothing was changed. If you copied the link from an e-mail, check that "
-            "you copied all of it, or reply to the newsletter with the word "
-            "“unsubscribe”.</p>")), head=head)
+class _Unsubscribe:
+    """The app itself: a token from the path, then the GET page or the POST."""
 
-    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+    def __init__(self, store: Store, secret: bytes, pages: PageRenderer) -> None:
+        self.store, self.secret, self.pages = store, secret, pages
+
+    def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = environ.get("PATH_INFO", "")
-        _, sep, token = path.rpartition("/u/")
+        head = method == "HEAD"
+        _, sep, token = environ.get("PATH_INFO", "").rpartition("/u/")
         if not sep or "/" in token:
-            return not_found(start, method == "HEAD")
+            return self._not_found(start, head)
         try:
-            sid, lid = read_token(secret, token)
+            sid, lid = read_token(self.secret, token)
             if (sid, lid) == PROBE_IDS and method == "POST":
-                size = str(environ.get("CONTENT_LENGTH") or "0")
-                body = environ["wsgi.input"].read(min(int(size), MAX_BODY) if size.isdigit() else 0)
-                ok = is_one_click_body(environ.get("CONTENT_TYPE", ""), body)
-                return respond(start, 200 if ok else 400, page("Probe", "<h1>Probe</h1>"))
-            found = store.member(sid, lid)
+                return self._probe(environ, start)
+            found = self.store.member(sid, lid)
         except TokenError:
-            return not_found(start, method == "HEAD")
+            return self._not_found(start, head)
         except (StoreError, SQLAlchemyError):
-            return respond(start, 503, page("Try again later", "<h1>Please try again later</h1>"))
+            return self._error(start, 503)
         if found is None:
-            return not_found(start, method == "HEAD")
+            return self._not_found(start, head)
         email, ml = found
-        list_name = html.escape(ml.name)
+        who = {"list_name": ml.name, "masked_email": _mask(email)}
         if method in ("GET", "HEAD"):
             try:
-                already = store.is_suppressed(email, ml.id)
+                already = self.store.is_suppressed(email, ml.id)
             except (StoreError, SQLAlchemyError):
                 already = False
-            if already:
-                return respond(start, 200, page("Unsubscribed", (
-                    f"<h1>You are unsubscribed</h1>\n<p role=\"status\">{site} no longer sends "
-                    f"<strong>{list_name}</strong> to {html.escape(_mask(email))}.</p>")),
-                    head=method == "HEAD")
-            return respond(start, 200, page(f"Unsubscribe from {ml.name}", (
-                f"<h1>Unsubscribe from {list_name}</h1>\n"
-                f"<p id=\"what\">Stop sending <strong>{list_name}</strong> from {site} "
-                f"to {html.escape(_mask(email))}?</p>\n"
-                '<form method="post" aria-describedby="what">\n'
-                '<input type="hidden" name="List-Unsubscribe" value="One-Click">\n'
-                f'<button type="submit">Unsubscribe from {list_name}</button>\n'
-                "</form>")), head=method == "HEAD")
+            page = self.pages.render("unsubscribed" if already else "unsubscribe",
+                                     already=already, **who)
+            return self._respond(start, 200, page, head=head)
         if method != "POST":
-            return respond(start, 405, page("Not allowed", "<h1>Method not allowed</h1>"),
-                           extra=[("Allow", "GET, HEAD, POST")])
+            return self._error(start, 405, extra=[("Allow", "GET, HEAD, POST")])
+        return self._post(environ, start, sid, lid, who)
+
+    def _post(self, environ: dict[str, Any], start: StartResponse, sid: int, lid: int,
+              who: dict[str, str]) -> list[bytes]:
+        """RFC 8058: the one-click form, and only it, unsubscribes."""
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if length < 0:
-            return respond(start, 400, page("Bad request", "<h1>Bad request</h1>"))
+            return self._error(start, 400)
         if length > MAX_BODY:
-            return respond(start, 413, page("Too large", "<h1>Request too large</h1>"))
+            return self._error(start, 413)
         body = environ["wsgi.input"].read(length) if length else b""
         if not is_one_click_body(environ.get("CONTENT_TYPE", ""), body):
-            return respond(start, 400, page("Bad request", (
-                "<h1>Bad request</h1>\n<p>Expected the form "
-                "<code>List-Unsubscribe=One-Click</code>. Nothing was changed.</p>")))
+            return self._error(start, 400)
         try:
-            store.unsubscribe_member(sid, lid, source="one-click")
+            self.store.unsubscribe_member(sid, lid, source="one-click")
         except (StoreError, SQLAlchemyError):
-            return respond(start, 503, page("Try again later", "<h1>Please try again later</h1>"))
-        return respond(start, 200, page("Unsubscribed", (
-            f"<h1>You are unsubscribed</h1>\n<p role=\"status\">{site} will no longer send "
-            f"<strong>{list_name}</strong> to {html.escape(_mask(email))}.</p>")))
+            return self._error(start, 503)
+        return self._respond(start, 200, self.pages.render("unsubscribed", already=False, **who))
 
-    return app
+    def _probe(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
+        """``doctor``'s probe: a one-click POST answered like a real one, touching nothing."""
+        size = str(environ.get("CONTENT_LENGTH") or "0")
+        body = environ["wsgi.input"].read(min(int(size), MAX_BODY) if size.isdigit() else 0)
+        if not is_one_click_body(environ.get("CONTENT_TYPE", ""), body):
+            return self._error(start, 400)
+        page = self.pages.render("error", title="Probe", heading="Probe",
+                                 detail="This address answers one-click unsubscribe requests.")
+        return self._respond(start, 200, page)
+
+    def _respond(self, start: StartResponse, code: int, body: bytes, *, head: bool = False,
+                 extra: list[tuple[str, str]] | None = None) -> list[bytes]:
+        headers = [("Content-Type", "text/html; charset=utf-8"),
+                   ("Content-Length", str(len(body))), *SECURITY_HEADERS, *(extra or [])]
+        start(_STATUS[code], headers)
+        return [] if head else [body]
+
+    def _error(self, start: StartResponse, code: int, **kw: Any) -> list[bytes]:
+        title, heading, detail = _ERRORS[code]
+        body = self.pages.render("error", title=title, heading=heading, detail=detail)
+        return self._respond(start, code, body, **kw)
+
+    def _not_found(self, start: StartResponse, head: bool = False) -> list[bytes]:
+        return self._respond(start, 404, self.pages.render("unsubscribe_invalid"), head=head)

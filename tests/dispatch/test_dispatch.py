@@ -372,3 +372,42 @@ def test_misaligned_dkim_domain_is_warned_before_sending(world):
     plan, _ = world.plan(world.store(), sender="signed")
     assert plan.warnings == ["sender 'signed': DKIM d=other.example.net does not align with the "
                              "From domain example.org; Gmail and Yahoo want DMARC alignment"]
+
+
+@pytest.mark.parametrize("key, old, new", [
+    ("from", "Alliance PBTP News <newsletter@example.org>", "Other Office <office@example.org>"),
+    ("reply_to", "pbtp-office@example.org", "someone-else@example.org"),
+    ("list_id", "Alliance PBTP News <pbtp-news.example.org>", "Other <other.example.org>"),
+])
+def test_finding9_from_reply_to_list_id_change_mid_dispatch_is_refused(world, memory_sender,
+                                                                        key, old, new):
+    """Issue 11, finding 9: who the issue comes from is frozen like its content."""
+    world.make_list(10)
+    store = world.store()
+    world.run(store, sender=memory_sender(), limit=3)
+    toml = world.root / "pbtp-mailer.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert f'{key} = "{old}"' in text
+    toml.write_text(text.replace(f'{key} = "{old}"', f'{key} = "{new}"'), encoding="utf-8")
+    with pytest.raises(ContentChangedError, match="From, Reply-To or List-Id changed"):
+        world.run(store, sender=memory_sender())
+    sender = memory_sender()
+    world.run(store, sender=sender, accept_changes=True)
+    assert len(sender.outbox) == 7
+    world.run(store, sender=memory_sender())  # the new values are now the frozen ones
+
+
+def test_finding9_dispatch_from_before_the_headers_hash_adopts_them(world, memory_sender):
+    """A dispatch started before migration 0007 (headers_hash NULL) resumes without refusal."""
+    from sqlalchemy import update
+
+    from pbtp_mailer.store.ledger_schema import dispatches
+
+    world.make_list(10)
+    store = world.store()
+    world.run(store, sender=memory_sender(), limit=3)
+    with store.engine.begin() as conn:
+        conn.execute(update(dispatches).values(headers_hash=None))
+    sender = memory_sender()
+    world.run(store, sender=sender)
+    assert len(sender.outbox) == 7

@@ -125,11 +125,71 @@ def test_reputation_from_the_ledger(project):
         make_list(project, 10)
         r = cli("send", ISSUE, "--list", "members", "--yes")
         assert r.exit_code == 3, r.output
-    with Store.open(load(project)) as store:
-        bounce, complaints = check_reputation(store)
+    config = load(project)
+    with Store.open(config) as store:
+        bounce, complaints = check_reputation(store, config)
     assert bounce.status == "fail"
-    assert bounce.message.startswith("bounce rate 10.00% (1 failed of 10 in 1 dispatches")
+    assert bounce.message.startswith("bounce rate 10.00% (1 bounced of 10 tried over the last "
+                                     "1 dispatch(es); limits 2% / 5%)")
     assert complaints.status == "ok" and complaints.message.startswith("complaint rate unknown")
+
+
+def _dsn(n: int) -> bytes:
+    from tests.feedback.conftest import dsn_bytes
+
+    return dsn_bytes(f"member{n:05d}@example.com", message_id=f"<dsn-{n}@mx.example.org>")
+
+
+def _arf(n: int) -> bytes:
+    text = (ROOT / "tests/feedback/corpus/09-yahoo-arf-abuse.eml").read_text(encoding="utf-8")
+    return text.replace("ivan@yahoo.example.com", f"member{n:05d}@example.com").replace(
+        "<fbl-1709370720.42@yahoo.example.com>", f"<fbl-{n}@yahoo.example.com>").encode()
+
+
+def _ingest(project, name: str, messages: list[bytes]) -> None:
+    import mailbox
+
+    box = mailbox.Maildir(str(project / name), create=True)
+    for m in messages:
+        box.add(m)
+    r = cli("bounces", "ingest", str(project / name))
+    assert r.exit_code == 0 and f"{len(messages)} event(s) recorded" in r.output, r.output
+
+
+def test_reputation_grades_the_recorded_feedback(project):
+    """ok, warn, fail for both rates, from DSNs and ARF reports ingested by the CLI."""
+    from pbtp_mailer.doctor.reputation import check_reputation
+    from pbtp_mailer.feedback.gate import complaint_gate
+    from pbtp_mailer.store import Store
+
+    with FakeSMTPServer() as smtp:
+        smtp.rcpt_codes = {"member00000@example.com": "550 5.1.1 no such user"}
+        write_config(project, nameserver="127.0.0.1:9", relay_host="127.0.0.1",
+                     relay_port=smtp.port)
+        make_list(project, 400)
+        assert cli("send", ISSUE, "--list", "members", "--yes").exit_code == 3
+    config = load(project)
+
+    def grades() -> list[tuple[str, str]]:
+        with Store.open(config) as store:
+            checks = check_reputation(store, config)
+            gate = complaint_gate(store, config)
+        if not checks[1].message.startswith("complaint rate unknown"):
+            # doctor's complaint line is the gate's: fail exactly when dispatch-due refuses
+            assert (checks[1].status == "fail") == (gate.level == "refuse")
+            assert checks[1].message == gate.text()
+        return [(c.status, c.message.split(" (")[0]) for c in checks]
+
+    assert grades() == [("ok", "bounce rate 0.25%"), ("ok", "complaint rate unknown: no bounce "
+                                                            "or complaint report recorded here yet")]
+    _ingest(project, "dsn1", [_dsn(n) for n in range(1, 10)])  # 10 of 400 tried
+    _ingest(project, "arf1", [_arf(10)])  # 1 of 399 sent
+    assert grades() == [("warn", "bounce rate 2.50%"), ("warn", "complaint rate 0.25%")]
+    _ingest(project, "dsn2", [_dsn(n) for n in range(11, 21)])
+    _ingest(project, "arf2", [_arf(21), _arf(22)])
+    assert grades() == [("fail", "bounce rate 5.00%"), ("fail", "complaint rate 0.75%")]
+    r = cli("doctor", "--offline")
+    assert "fail  [reputation]  complaint rate 0.75% (3 of 399 sent)" in r.output, r.output
 
 
 def test_message_offline_signed_and_checked(project):

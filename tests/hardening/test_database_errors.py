@@ -1,6 +1,6 @@
 """Finding 6: a database error (the disk is full) is one line without personal data.
 
-The database lives on a real tmpfs of a few hundred kB that the test fills;
+The database lives on a real tmpfs of 2 MB that the test fills;
 SQLite then answers SQLITE_FULL. Before the fix, SQLAlchemy's message with
 its bound parameters (the subscribers' addresses) reached stderr, which is
 ``cron.out`` in the documented set-up.
@@ -26,7 +26,7 @@ def full_disk_db(project, monkeypatch):
     """A SQLite database on a small filesystem; yields (cli, filesystem folder)."""
     if __import__("os").environ.get("PBTP_TEST_POSTGRES_URL"):
         pytest.skip("fills a local disk under SQLite")
-    with tiny_fs(project / "tiny", "512k") as where:
+    with tiny_fs(project / "tiny", "2m") as where:
         monkeypatch.setenv("PBTP_MAILER_DATABASE_URL", f"sqlite:///{where / 'mailer.sqlite3'}")
         runner = CliRunner()
 

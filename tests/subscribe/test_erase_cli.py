@@ -36,8 +36,16 @@ def test_export_then_erase(cli, project) -> None:
     assert r.exit_code == 0, r.output
     r = cli("send", ISSUE, "--list", "members", "--yes")
     assert r.exit_code == 0, r.output
+    # a bounce (DSN through `bounces ingest`, the address in its diagnostic) and a
+    # complaint (an SES-style event id built from the address), for both people
+    for who in ("ann", "bob"):
+        r = cli("bounces", "ingest", "-", input=_dsn(f"{who}@example.org"))
+        assert r.exit_code == 0 and "1 event(s) recorded" in r.output, r.output
+    _complain(project, "ann@example.org", "bob@example.org")
     before = json.loads(cli("status", ISSUE, "--json").output)
     assert before[0]["counts"]["sent"] == 2
+    assert (before[0]["feedback"]["hard_bounces"], before[0]["feedback"]["complaints"]) == (2, 2)
+    report_before = _report_summary(project)
 
     data = json.loads(cli("subscribers", "export", "ANN@example.org").output)
     assert data["email"] == "ann@example.org" and data["name"] == "Ann"
@@ -45,6 +53,9 @@ def test_export_then_erase(cli, project) -> None:
     assert [m["list"] for m in data["lists"]] == ["members"]
     assert [(c["how"], c["detail"]) for c in data["consent"]] == [("import", "old.csv")]
     assert [(d["issue_id"], d["state"]) for d in data["deliveries"]] == [("2024-03", "sent")]
+    assert [(f["source"], f["kind"], f["issue_id"]) for f in data["feedback"]] == [
+        ("dsn", "hard", "2024-03"), ("ses", "complaint", "2024-03")]
+    assert "ann@example.org" in data["feedback"][0]["diagnostic"]
     shown = json.loads(cli("subscribers", "show", "ann@example.org", "--json").output)
     assert shown["consent"] == data["consent"] and "deliveries" not in shown
 
@@ -60,6 +71,23 @@ def test_export_then_erase(cli, project) -> None:
         "email": "ann@example.org", "held": False}
     after = json.loads(cli("status", ISSUE, "--json").output)
     assert after[0]["counts"] == before[0]["counts"]
+    assert after[0]["feedback"] == before[0]["feedback"]  # rates unchanged
+    assert _report_summary(project) == report_before
+    r = cli("report", ISSUE, "-o", "report.html")
+    assert r.exit_code == 0, r.output
+    page = (project / "report.html").read_text(encoding="utf-8")
+    assert "(erased)" in page and "ann@example.org" not in page and "erased:" not in page
+    listed = cli("bounces", "list").output
+    assert "ann@example.org" not in listed and "bob@example.org" in listed
+    assert listed.count("erased:") == 2
+    store = _open_store(project)
+    try:
+        kept = [e for e in store.feedback.events() if e.email.startswith("erased:")]
+    finally:
+        store.close()
+    assert [e.kind for e in kept] == ["hard", "complaint"]
+    assert "<[erased]>: no such user" in kept[0].diagnostic
+    assert all(e.event_id.startswith("erased:") and "ann" not in e.event_id for e in kept)
     rows = cli("status", ISSUE, "--recipients", "sent").output
     assert "ann@example.org" not in rows and "bob@example.org" in rows
     assert "erased:" in rows
@@ -67,7 +95,8 @@ def test_export_then_erase(cli, project) -> None:
     r = cli("lists", "import", "members", "old.csv")
     assert r.exit_code == 0, r.output
     assert r.output == ("old.csv:2: skipped ann@example.org: erased on request\n"
-                        "old.csv: 2 rows: 0 added, 0 updated, 1 unchanged, 1 skipped, "
+                        "old.csv:3: skipped bob@example.org: complained\n"
+                        "old.csv: 2 rows: 0 added, 0 updated, 0 unchanged, 2 skipped, "
                         "0 rejected.\n")
     assert json.loads(cli("subscribers", "export", "ann@example.org").output)["held"] is False
     r = cli("subscribers", "add", "members", "ann@example.org")
@@ -86,6 +115,53 @@ def test_export_then_erase(cli, project) -> None:
         engine.dispose()
         assert b"ann@example.org" not in db.read_bytes()
         assert b"bob@example.org" in db.read_bytes()  # the check can fail
+
+
+def _dsn(recipient: str) -> bytes:
+    from tests.feedback.conftest import dsn_bytes
+
+    return dsn_bytes(recipient, message_id=f"<dsn-{recipient}>").replace(
+        b"no such user", f"<{recipient}>: no such user".encode())
+
+
+def _open_store(project):
+    from pbtp_mailer.config import load_config
+    from pbtp_mailer.store import Store
+
+    return Store.open(load_config(project / "pbtp-mailer.toml"))
+
+
+def _complain(project, *emails: str) -> None:
+    import datetime as dt
+
+    from pbtp_mailer.feedback import FeedbackEvent
+    from pbtp_mailer.feedback.policy import record_events
+
+    store = _open_store(project)
+    try:
+        record_events(store, [FeedbackEvent(
+            email=e, kind="complaint", source="ses", event_id=f"fb-1:{e}",
+            received_at=dt.datetime.now(dt.UTC)) for e in emails])
+    finally:
+        store.close()
+
+
+def _report_summary(project) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """What ``report`` counts: delivery states, distinct addresses per event kind, domains."""
+    from collections import Counter
+
+    store = _open_store(project)
+    try:
+        rows = store.feedback.issue_rows("2024-03")
+    finally:
+        store.close()
+    kinds: dict[str, set[str]] = {}
+    for key, kind, *_ in rows.events:
+        kinds.setdefault(kind, set()).add(key)
+    event_keys = {key for key, *_ in rows.events}
+    return (dict(Counter(s for _, s, *_ in rows.deliveries)),
+            {k: len(v) for k, v in kinds.items()},
+            {"deliveries with events": sum(1 for key, *_ in rows.deliveries if key in event_keys)})
 
 
 def test_lists_set_and_form(cli, project) -> None:

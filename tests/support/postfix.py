@@ -12,6 +12,8 @@ every other domain is refused at RCPT ("554 5.7.1 Relay access denied"),
 transport is ``error:`` so nothing ever leaves the machine (not even DNS).
 
 ``cert=(cert_file, key_file)`` (see ``certs.make_cert``) turns on STARTTLS.
+``extra_main`` / ``extra_master`` append to main.cf / master.cf (the feedback
+tests relay one domain to an aiosmtpd next hop and let Postfix bounce).
 Needs root (Postfix's master runs as root and drops to ``postfix``).
 """
 
@@ -79,8 +81,11 @@ def _free_port() -> int:
 
 class PostfixServer:
     def __init__(self, refuse: dict[str, str] | None = None,
-                 cert: tuple[Path, Path] | None = None) -> None:
+                 cert: tuple[Path, Path] | None = None, *, extra_main: str = "",
+                 extra_master: str = "") -> None:
         self.refuse = refuse or {}
+        self.extra_main = extra_main  # appended to main.cf: later settings win
+        self.extra_master = extra_master
         self.cert = cert
         self.port = _free_port()
         self.base = Path(tempfile.mkdtemp(prefix="pbtp-postfix-", dir="/tmp"))
@@ -135,7 +140,7 @@ maillog_file_prefixes = {b}
 message_size_limit = 52428800
 virtual_mailbox_limit = 0
 biff = no
-""" + self._tls_cf()
+""" + self._tls_cf() + self.extra_main
 
     def _tls_cf(self) -> str:
         if self.cert is None:
@@ -153,7 +158,7 @@ biff = no
         user = pwd.getpwnam("postfix")
         os.chown(mail, user.pw_uid, user.pw_gid)
         (self.conf / "main.cf").write_text(self._main_cf())
-        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port))
+        (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port) + self.extra_master)
         result = subprocess.run([POSTFIX, "-c", str(self.conf), "start"], capture_output=True,
                                 text=True, timeout=60)
         if result.returncode != 0:
