@@ -297,9 +297,9 @@ class Ledger:
                                          if c.email in gone])
                     batch = [c for c in batch if c.email not in gone]
             if batch:
-                ledger_sql.many(conn, ledger_sql.MARK_SENDING, [
-                    {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at,
-                     "b_now": now} for c in batch])
+                marked = ledger_sql.mark_sending(conn, owner, list(batch), now)
+                if len(marked) != len(batch):  # claims another worker took over: not ours
+                    batch = [c for c in batch if c.id in marked]
             if rate_windows and batch:
                 rate_usage.count_usage(conn, sender_name, rate_windows, len(batch), now)
             self._beat(conn, owner, now)

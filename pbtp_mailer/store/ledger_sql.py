@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
 
-__all__ = ["BatchStatement", "many", "reserve_rows", "HISTORY_MARK", "ADVISORY_LOCK", "RECORD",
-           "MARK_SENDING", "CLAIM", "SKIP", "RELEASE", "RELEASE_DEAD"]
+__all__ = ["BatchStatement", "many", "mark_sending", "reserve_rows", "HISTORY_MARK",
+           "ADVISORY_LOCK", "RECORD", "MARK_SENDING", "CLAIM", "SKIP", "RELEASE", "RELEASE_DEAD"]
 
 
 def sql(statement: str, *datetimes: str) -> Any:
@@ -119,9 +119,40 @@ RECORD = BatchStatement(
     "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
     "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
     "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_next", "b_sent", "b_now")
+# Only a row still 'claimed' by this owner: after a worker lost its lease (the others
+# took its claims over) it must not put a row on the wire that may be another's now.
 MARK_SENDING = BatchStatement(
     "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
-    "first_attempt_at = :b_first, updated_at = :b_now WHERE id = :b_id", "b_first", "b_now")
+    "first_attempt_at = :b_first, updated_at = :b_now "
+    "WHERE id = :b_id AND state = 'claimed' AND claimed_by = :b_owner", "b_first", "b_now")
+MARK_SENDING_PG = sql(
+    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "
+    "first_attempt_at = COALESCE(first_attempt_at, :b_now), updated_at = :b_now "
+    "WHERE id = ANY(:b_ids) AND state = 'claimed' AND claimed_by = :b_owner RETURNING id",
+    "b_now")
+STILL_SENDING = "SELECT id FROM deliveries WHERE state = 'sending' AND claimed_by = ? AND id IN "
+
+
+def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetime) -> set[int]:
+    """Mark ``batch`` (claimed rows) 'sending' if this owner still holds them; the ids marked.
+
+    SQLite: one executemany on the driver, and a look at which rows when fewer changed
+    than asked (rare: only after another worker took claims over). PostgreSQL: one
+    ``UPDATE ... = ANY(ids) RETURNING id`` instead of a statement per row."""
+    if conn.dialect.name != "sqlite":
+        rows = conn.execute(MARK_SENDING_PG, {"b_ids": [c.id for c in batch], "b_now": now,
+                                              "b_owner": owner})
+        return {r[0] for r in rows}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    stamp = _sqlite_time(now)
+    cur = raw.executemany(MARK_SENDING.qmark, [
+        (c.attempts, _sqlite_time(c.first_attempt_at), stamp, c.id, owner) for c in batch])
+    ids = {c.id for c in batch}
+    if cur.rowcount == len(batch):
+        return ids
+    marks = ", ".join("?" * len(ids))
+    return {r[0] for r in raw.execute(f"{STILL_SENDING}({marks})", (owner, *ids))}
 CLAIM = BatchStatement(
     "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
     "updated_at = :b_now WHERE id = :b_id", "b_now")

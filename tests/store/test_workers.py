@@ -134,3 +134,31 @@ def test_a_killed_process_on_this_host_is_taken_over_at_once(db_url: str) -> Non
     finally:
         if proc.is_alive():
             proc.kill()
+
+
+def test_a_worker_that_lost_its_claims_cannot_mark_them_sending(db_url: str) -> None:
+    from pbtp_mailer.store.ledger_types import Claimed
+
+    clock = Clock()
+    with Store.from_url(db_url) as store:
+        late = WorkerRegistry(store.engine, "elsewhere:77:bb", clock=clock, lease_seconds=30)
+        late.register()
+        me = WorkerRegistry(store.engine, clock=clock, lease_seconds=30)
+        me.register()
+        seed(store, {late.owner: ("claimed", 5), me.owner: ("claimed", 3)})
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.id, deliveries.c.claimed_by)
+                                .order_by(deliveries.c.id)).all()
+
+        def claimed(owner: str) -> list[Claimed]:
+            return [Claimed(r.id, r.id, 1, f"r{r.id}@example.org", None, {}, f"<{r.id}@x>", 2,
+                            clock.now) for r in rows if r.claimed_by == owner]
+
+        clock.now += dt.timedelta(seconds=31)
+        assert me.beat(sent=0) and me.take_over().released == 5
+        ledger = store.ledger(clock)
+        # the late worker wakes up and tries to send what it had claimed: nothing is its own
+        assert ledger.begin_send(late.owner, claimed(late.owner), [], list_id=1) == []
+        mine = ledger.begin_send(me.owner, claimed(me.owner), [], list_id=1)
+        assert len(mine) == 3
+        assert states(store) == {("pending", None): 5, ("sending", me.owner): 3}
