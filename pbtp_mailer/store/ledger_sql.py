@@ -125,23 +125,25 @@ MARK_SENDING = BatchStatement(
     "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
     "first_attempt_at = :b_first, updated_at = :b_now "
     "WHERE id = :b_id AND state = 'claimed' AND claimed_by = :b_owner", "b_first", "b_now")
-MARK_SENDING_PG = sql(
-    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "
-    "first_attempt_at = COALESCE(first_attempt_at, :b_now), updated_at = :b_now "
-    "WHERE id = ANY(:b_ids) AND state = 'claimed' AND claimed_by = :b_owner RETURNING id",
-    "b_now")
 STILL_SENDING = "SELECT id FROM deliveries WHERE state = 'sending' AND claimed_by = ? AND id IN "
 
 
 def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetime) -> set[int]:
     """Mark ``batch`` (claimed rows) 'sending' if this owner still holds them; the ids marked.
 
-    SQLite: one executemany on the driver, and a look at which rows when fewer changed
-    than asked (rare: only after another worker took claims over). PostgreSQL: one
-    ``UPDATE ... = ANY(ids) RETURNING id`` instead of a statement per row."""
+    One executemany (SQLite: on the driver); both drivers sum the rows changed, so only
+    when fewer changed than asked (rare: another worker took claims over) a query says
+    which."""
+    ids = {c.id for c in batch}
     if conn.dialect.name != "sqlite":
-        rows = conn.execute(MARK_SENDING_PG, {"b_ids": [c.id for c in batch], "b_now": now,
-                                              "b_owner": owner})
+        changed = conn.execute(MARK_SENDING.text, [
+            {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at, "b_now": now,
+             "b_owner": owner} for c in batch]).rowcount
+        if changed == len(batch):
+            return ids
+        rows = conn.execute(text("SELECT id FROM deliveries WHERE id = ANY(:b_ids) AND "
+                                 "state = 'sending' AND claimed_by = :b_owner"),
+                            {"b_ids": list(ids), "b_owner": owner})
         return {r[0] for r in rows}
     raw = conn.connection.driver_connection
     assert raw is not None
