@@ -36,11 +36,11 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    from pbtp_mailer.compose import compose, inline, issue_urls
+    from pbtp_mailer.compose import compose, inline
     from pbtp_mailer.compose.build import sample_personal
     from pbtp_mailer.compose.layouts import find_layout, render_mjml
     from pbtp_mailer.compose.message import MessageTemplate
-    from pbtp_mailer.compose.pipeline import Slots
+    from pbtp_mailer.compose.pipeline import layout_context
     from pbtp_mailer.compose.plaintext import issue_text
     from pbtp_mailer.config import load_config
     from pbtp_mailer.issue.model import Issue, load_issue
@@ -57,16 +57,9 @@ def main() -> None:
 
     folder = find_layout(issue.layout, config.base_dir)
     located = load_located(text, str(path))
-    from markupsafe import Markup
-
-    from pbtp_mailer.compose import markdown
-
-    ctx = {"issue": issue, "nl": config.newsletter, "lang": "en", "dir": "ltr",
-           "articles": [{"article": a,
-                         "body_html": Markup(markdown.to_html(markdown.parse(a.body, heading_offset=2)))}
-                        for a in issue.articles],
-           "read_more_html": "", "urls": issue_urls(issue, config), "personal": True,
-           "banner": None, "slot": Slots()}
+    # the layout's context as compose() builds it (content, images, urls), so the stage
+    # timings below measure exactly what a build does
+    ctx = layout_context(issue, config, personal=True)
     mjml_src = render_mjml(folder, ctx)
     raw_html = inline.mjml_to_html(mjml_src)
     personal = sample_personal(config)
@@ -78,7 +71,8 @@ def main() -> None:
         "Jinja2 (layout -> MJML)": lambda: render_mjml(folder, ctx),
         "MJML (mjml-python)": lambda: inline.mjml_to_html(mjml_src),
         "premailer (inline CSS)": lambda: inline.inline_css(raw_html),
-        "text part": lambda: issue_text(issue, config.newsletter, ctx["urls"], personal=True, banner=None),
+        "text part": lambda: issue_text(issue, config.newsletter, ctx["urls"], personal=True, banner=None,
+                                         layout=folder),
         "message template (encode once)": lambda: MessageTemplate(first, config.newsletter),
         "per-recipient message bytes": lambda: template.render(personal),
     }

@@ -23,7 +23,7 @@ from pbtp_mailer.config import Config
 from pbtp_mailer.errors import ComposeError
 from pbtp_mailer.issue.model import Issue
 
-__all__ = ["Rendition", "compose", "issue_urls"]
+__all__ = ["Rendition", "compose", "issue_urls", "layout_context"]
 
 T = TypeVar("T")
 
@@ -78,11 +78,7 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
     content = _timed(timings, "content", lambda: _content(issue, images))
 
     def context(personal: bool) -> dict[str, object]:
-        return {
-            **content, "issue": issue, "nl": nl, "lang": lang, "dir": nl.direction,
-            "urls": urls, "personal": personal, "banner": banner if personal else None,
-            "slot": Slots(),
-        }
+        return _values(issue, config, urls, content, personal=personal, banner=banner)
 
     def html_for(personal: bool, suffix: str) -> str:
         mjml_src = _timed(timings, "jinja2" + suffix, lambda: render_mjml(folder, context(personal)))
@@ -107,6 +103,23 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
         assets=tuple(images.assets.values()),
         timings=timings,
     )
+
+
+def layout_context(issue: Issue, config: Config, *, personal: bool,
+                   banner: str | None = None) -> dict[str, object]:
+    """The values a layout's ``email.mjml.j2`` receives, as ``compose`` builds them
+    (for benchmarks and tools that render one stage alone)."""
+    urls = issue_urls(issue, config)
+    content = _content(issue, IssueImages(issue, urls["web"]))
+    return _values(issue, config, urls, content, personal=personal, banner=banner)
+
+
+def _values(issue: Issue, config: Config, urls: dict[str, str], content: dict[str, object], *,
+            personal: bool, banner: str | None) -> dict[str, object]:
+    nl = config.newsletter
+    return {**content, "issue": issue, "nl": nl, "lang": issue.language or nl.language,
+            "dir": nl.direction, "urls": urls, "personal": personal,
+            "banner": banner if personal else None, "slot": Slots()}
 
 
 def _content(issue: Issue, images: IssueImages) -> dict[str, object]:

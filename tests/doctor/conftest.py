@@ -12,12 +12,14 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, TEST_SECRET
 from tests.support.dns import DNSMASQ, Dnsmasq, txt_record
+from tests.support.waitress import serving
 
 DOMAIN = "pbtp.test"
 RELAY_IP = "127.0.0.7"
@@ -193,40 +195,18 @@ class _TLSFront:
 @pytest.fixture
 def serve_site(tmp_path, monkeypatch) -> Iterator:
     """``serve_site(config)`` runs the real site (waitress) behind TLS; returns the base URL."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-
     from pbtp_mailer.store import Store
     from pbtp_mailer.web.app import make_site, site_mounts
     from tests.support.certs import make_cert
 
     cert = make_cert(tmp_path / "cert")
     monkeypatch.setenv("SSL_CERT_FILE", str(cert[0]))
-    running = []
+    with ExitStack() as stack:
 
-    def start(config) -> str:
-        store = Store.open(config)
-        server = create_server(make_site(site_mounts(store, config)), host="127.0.0.1", port=0,
-                               threads=2)
-        stop = threading.Event()
+        def start(config) -> str:
+            store = stack.enter_context(closing(Store.open(config)))
+            port = stack.enter_context(serving(make_site(site_mounts(store, config))))
+            front = stack.enter_context(closing(_TLSFront(port, cert)))
+            return f"https://127.0.0.1:{front.port}/u/"
 
-        def run() -> None:
-            try:
-                while not stop.is_set():
-                    wasyncore.loop(timeout=0.05, map=server._map, count=1)
-            finally:
-                server.task_dispatcher.shutdown()
-                wasyncore.close_all(server._map)
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        front = _TLSFront(int(server.effective_port), cert)
-        running.append((stop, thread, front, store))
-        return f"https://127.0.0.1:{front.port}/u/"
-
-    yield start
-    for stop, thread, front, store in running:
-        front.close()
-        stop.set()
-        thread.join(10)
-        store.close()
+        yield start

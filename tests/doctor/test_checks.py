@@ -4,14 +4,13 @@ message check."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from tests.conftest import ROOT, TEST_SECRET
 from tests.doctor.conftest import load, write_config
 from tests.doctor.test_gate import cli, make_list
 from tests.support.smtpd import FakeSMTPServer
+from tests.support.waitress import serving
 
 ISSUE = "issues/2024-03.yaml"
 
@@ -19,32 +18,14 @@ ISSUE = "issues/2024-03.yaml"
 @pytest.fixture
 def plain_serve(project):
     """The real site (waitress) on plain HTTP; yields (base URL, store)."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-
     from pbtp_mailer.store import Store
     from pbtp_mailer.web.app import make_site, site_mounts
 
     write_config(project, nameserver="127.0.0.1:9")
     config = load(project)
     store = Store.open(config)
-    server = create_server(make_site(site_mounts(store, config)), host="127.0.0.1", port=0,
-                           threads=2)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        finally:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}/u/", store
-    stop.set()
-    thread.join(10)
+    with serving(make_site(site_mounts(store, config))) as port:
+        yield f"http://127.0.0.1:{port}/u/", store
     store.close()
 
 

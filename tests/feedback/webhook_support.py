@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.waitress import serving
+
 TOPIC = "arn:aws:sns:us-east-1:123456789012:pbtp-ses-feedback"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem"
 
@@ -181,36 +183,16 @@ def mailgun_body(key: bytes, event: dict[str, Any], *, ts: int | None = None,
 @contextmanager
 def serve(app: Any) -> Iterator[Any]:
     """``app`` on waitress; yields ``post(path, body, headers) -> (status, text)``."""
-    from waitress import wasyncore
-    from waitress.server import create_server
+    with serving(app) as port:
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    stop = threading.Event()
+        def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("POST", path, body=body, headers=headers or {})
+                resp = conn.getresponse()
+                return resp.status, resp.read().decode()
+            finally:
+                conn.close()
 
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        finally:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    port = int(server.effective_port)
-
-    def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            conn.request("POST", path, body=body, headers=headers or {})
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode()
-        finally:
-            conn.close()
-
-    post.port = port  # type: ignore[attr-defined]
-    try:
+        post.port = port  # type: ignore[attr-defined]
         yield post
-    finally:
-        stop.set()
-        thread.join(10)

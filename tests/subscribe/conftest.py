@@ -8,7 +8,6 @@ Runs on SQLite, or on PostgreSQL when $PBTP_TEST_POSTGRES_URL is set.
 from __future__ import annotations
 
 import re
-import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pbtp_mailer.config import config_from_dict
 from pbtp_mailer.store import Store
 from tests.store.conftest import CONFIG, SECRET, database_url
 from tests.support.smtpd import FakeSMTPServer, free_port
+from tests.support.waitress import serving
 from tests.web.conftest import Served
 
 
@@ -60,28 +60,8 @@ def site_config(port: int, smtp_port: int, extra: str = "") -> str:
 
 
 def serve(app: Any, port: int) -> Iterator[Served]:
-    from waitress import wasyncore
-    from waitress.server import create_server
-
-    server = create_server(app, host="127.0.0.1", port=port, threads=2)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        finally:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
-
-    thread = threading.Thread(target=run, name="waitress-subscribe", daemon=True)
-    thread.start()
-    try:
-        yield Served("127.0.0.1", int(server.effective_port))
-    finally:
-        stop.set()
-        thread.join(10)
-        assert not thread.is_alive(), "waitress did not stop"
+    with serving(app, port=port) as bound:
+        yield Served("127.0.0.1", bound)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from pbtp_mailer.config import config_from_dict
 from pbtp_mailer.store import Store
 from tests.store.conftest import CONFIG, SECRET, database_url
+from tests.support.waitress import serving
 
 
 @pytest.fixture
@@ -69,31 +69,10 @@ class Served:
 @pytest.fixture
 def served(store: Store, web_config) -> Iterator[Served]:
     """make_app() served by waitress on a free 127.0.0.1 port, stopped cleanly after."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-
     from pbtp_mailer.web.unsubscribe import make_app
 
-    app = make_app(store, web_config.secret(), web_config.newsletter)
-    server = create_server(app, host="127.0.0.1", port=0, threads=2)
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        finally:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map)
-
-    thread = threading.Thread(target=run, name="waitress-test", daemon=True)
-    thread.start()
-    try:
-        yield Served("127.0.0.1", int(server.effective_port))
-    finally:
-        stop.set()
-        thread.join(10)
-        assert not thread.is_alive(), "waitress did not stop"
+    with serving(make_app(store, web_config.secret(), web_config.newsletter)) as port:
+        yield Served("127.0.0.1", port)
 
 
 @pytest.fixture
