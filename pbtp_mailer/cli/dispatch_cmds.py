@@ -39,6 +39,8 @@ class _Progress:
             self.bar.update(self.task, completed=done, rate=f"{rate:.0f}")
             return
         now = time.monotonic()
+        if done + report.deferred == 0:  # nothing to tell yet (the run is starting)
+            return
         if now - self.last >= self.every:
             self.last = now
             echo(f"{self.label}: sent {report.sent}, failed {report.failed}, deferred "
