@@ -85,7 +85,6 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     rate quota, ambiguous), 2 bad input.
     """
     from pbtp_mailer.dispatch.dispatcher import Dispatcher, DispatchOptions, plan_dispatch
-    from pbtp_mailer.dispatch.dispatcher import dry_run as do_dry_run
     from pbtp_mailer.feedback.gate import acknowledge_by_person
 
     options = DispatchOptions(list_name=list_name, sender=sender_name, limit=limit, rate=rate,
@@ -94,27 +93,9 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
     with open_store(app) as store:
         plan = plan_dispatch(issue_file, app.config, store, options)
         if dry_run:
-            preview = do_dry_run(plan)
-            echo(f"Dry run: would send {preview.recipients} messages "
-                 f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
-                 f"{preview.suppressed} suppressed subscribers skipped.")
-            if preview.first_headers:
-                echo("First message's headers:")
-                echo(preview.first_headers)
-            for address, why in preview.refused:
-                echo(f"would fail {address}: {why}", err=True)
-            echo("Nothing was sent or recorded. Run without --dry-run to send.")
-            if preview.refused:
-                sys.exit(3)  # as a real send with failed recipients
+            _print_dry_run(plan, list_name)
             return
-        echo(f"Subject:    {plan.rendition.subject}")
-        echo(f"List:       {list_name} ({plan.recipients} recipients after "
-             f"suppression; {plan.suppressed} suppressed)")
-        echo(f"Sender:     {plan.sender_name}")
-        if plan.limits.per_second or plan.limits.windows:
-            echo(f"Rate:       {plan.limits}")
-        for warning in plan.warnings:
-            echo(f"Warning: {warning}", err=True)
+        _print_plan(plan, list_name)
         from pbtp_mailer.doctor import gate_dispatch  # refuses a large send while a check fails
 
         for note in gate_dispatch(app.config, sender_name, plan.recipients, skip=skip_doctor):
@@ -139,6 +120,36 @@ def send(app: AppContext, issue_file: str, list_name: str, sender_name: str | No
                 signal.signal(s, handler)
     _print_report(report, resend_unknown)
     sys.exit(report.exit_code)
+
+
+def _print_dry_run(plan: Any, list_name: str) -> None:
+    """``--dry-run``: what a send would do; exit 3 when some rows would fail."""
+    from pbtp_mailer.dispatch.dispatcher import dry_run as do_dry_run
+
+    preview = do_dry_run(plan)
+    echo(f"Dry run: would send {preview.recipients} messages "
+         f"({preview.bytes_total:,} bytes) to list '{list_name}'; "
+         f"{preview.suppressed} suppressed subscribers skipped.")
+    if preview.first_headers:
+        echo("First message's headers:")
+        echo(preview.first_headers)
+    for address, why in preview.refused:
+        echo(f"would fail {address}: {why}", err=True)
+    echo("Nothing was sent or recorded. Run without --dry-run to send.")
+    if preview.refused:
+        sys.exit(3)  # as a real send with failed recipients
+
+
+def _print_plan(plan: Any, list_name: str) -> None:
+    """What is about to be sent, to whom, through which sender; the plan's warnings."""
+    echo(f"Subject:    {plan.rendition.subject}")
+    echo(f"List:       {list_name} ({plan.recipients} recipients after "
+         f"suppression; {plan.suppressed} suppressed)")
+    echo(f"Sender:     {plan.sender_name}")
+    if plan.limits.per_second or plan.limits.windows:
+        echo(f"Rate:       {plan.limits}")
+    for warning in plan.warnings:
+        echo(f"Warning: {warning}", err=True)
 
 
 def _print_report(report: Any, resend_unknown: bool) -> None:

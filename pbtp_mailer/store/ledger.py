@@ -28,7 +28,8 @@ from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
 from pbtp_mailer.store.db import insert_ignore, write_transaction
 from pbtp_mailer.store.feedback import record_smtp_failures
-from pbtp_mailer.store.ledger_schema import DELIVERY_STATES, deliveries, dispatches
+from pbtp_mailer.store.ledger_questions import LedgerQuestions
+from pbtp_mailer.store.ledger_schema import deliveries, dispatches
 from pbtp_mailer.store.ledger_types import (
     Claimed,
     Decision,
@@ -51,7 +52,7 @@ __all__ = ["Ledger", "DispatchInfo", "Claimed", "Decision", "PauseReason", "Rese
 
 HEARTBEAT_SECONDS = 5.0
 
-class Ledger:
+class Ledger(LedgerQuestions):
     def __init__(self, engine: Any, *, clock: Callable[[], dt.datetime],
                  message_id_domain: str) -> None:
         self.engine = engine
@@ -381,22 +382,6 @@ class Ledger:
 
     # -- questions -----------------------------------------------------------
 
-    def counts(self, dispatch_id: int) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(deliveries.c.state, func.count())
-                                .where(deliveries.c.dispatch_id == dispatch_id)
-                                .group_by(deliveries.c.state)).all()
-        out = {s: 0 for s in DELIVERY_STATES}
-        out.update({state: n for state, n in rows})
-        return out
-
-    def next_due(self, dispatch_id: int) -> dt.datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.dispatch_id == dispatch_id,
-                deliveries.c.state == "deferred")).scalar_one()
-        return aware(value)
-
     def ambiguous(self, dispatch_id: int) -> list[Any]:
         """Rows left ``sending`` by a dispatcher that is gone: delivered or not, unknown."""
         live = self.live_owners()
@@ -430,31 +415,3 @@ class Ledger:
                 deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "rejected")
                 .values(state="pending", claimed_by=None, updated_at=now))
         return int(done.rowcount or 0)
-
-    def rows(self, dispatch_id: int, state: str | None = None,
-             limit: int | None = None) -> list[Any]:
-        q = select(deliveries).where(deliveries.c.dispatch_id == dispatch_id)
-        if state is not None:
-            q = q.where(deliveries.c.state == state)
-        q = q.order_by(deliveries.c.id)
-        if limit:
-            q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return conn.execute(q).all()
-
-    def failures(self, dispatch_id: int) -> list[tuple[int | None, str, int]]:
-        """(code, text, count) of failed rows, most common first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(deliveries.c.last_code, deliveries.c.last_text, func.count())
-                .where(deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "failed")
-                .group_by(deliveries.c.last_code, deliveries.c.last_text)
-                .order_by(func.count().desc())).all()
-        return [(c, t or "", n) for c, t, n in rows]
-
-    def timing(self, dispatch_id: int) -> tuple[dt.datetime | None, dt.datetime | None]:
-        with self.engine.connect() as conn:
-            first, last = conn.execute(select(func.min(deliveries.c.first_attempt_at),
-                                              func.max(deliveries.c.sent_at))
-                                       .where(deliveries.c.dispatch_id == dispatch_id)).one()
-        return aware(first), aware(last)
