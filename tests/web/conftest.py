@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +91,40 @@ def member(store: Store, web_config):
     store.add_subscriber("news", "ann@example.org", name="Ann")
     (rec,) = list(store.recipients("news"))
     return make_token(web_config.secret(), rec.subscriber_id, ml.id), ml.id
+
+
+@contextmanager
+def serve_process(folder: Path, db_url: str | None, *,
+                  keep_stderr: bool = False) -> Iterator[tuple[Served, Any]]:
+    """``pbtp-mailer serve`` as a user runs it: a real process on a free 127.0.0.1 port,
+    with the store's config written to ``folder``; yields once it accepts connections.
+    With ``keep_stderr`` its stderr is in ``proc.stderr_text`` after the block."""
+    from tests.store.conftest import CONFIG, SECRET
+
+    (folder / "pbtp-mailer.toml").write_text(CONFIG, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PBTP_MAILER_")}
+    env.update(PBTP_MAILER_CONFIG=str(folder / "pbtp-mailer.toml"), PBTP_MAILER_SECRET=SECRET)
+    if db_url:
+        env["PBTP_MAILER_DATABASE_URL"] = db_url
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbtp_mailer", "serve", "--port", str(port)],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if keep_stderr else subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "serve exited early"
+            assert time.monotonic() < deadline, "serve did not start listening in 30 s"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield Served("127.0.0.1", port), proc
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+        proc.stderr_text = err or b""

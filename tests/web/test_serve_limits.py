@@ -8,56 +8,25 @@ the flood holds; the latency is printed.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import CONFIG, SECRET
-from tests.web.conftest import Served
+from tests.web.conftest import Served, serve_process
 
 pytestmark = pytest.mark.slow
 
 FLOOD = 150
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def serving(tmp_path: Path, store, member, db_url_for_cli) -> Iterator[tuple[Served, str]]:
     token, _ = member
-    (tmp_path / "pbtp-mailer.toml").write_text(CONFIG, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PBTP_MAILER_")}
-    env.update(PBTP_MAILER_CONFIG=str(tmp_path / "pbtp-mailer.toml"), PBTP_MAILER_SECRET=SECRET)
-    if db_url_for_cli:
-        env["PBTP_MAILER_DATABASE_URL"] = db_url_for_cli
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pbtp_mailer", "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, "serve exited early"
-            assert time.monotonic() < deadline, "serve did not start listening in 30 s"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield Served("127.0.0.1", port), token
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
+    with serve_process(tmp_path, db_url_for_cli) as (served, _proc):
+        yield served, token
 
 
 def _raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
