@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pbtp_mailer.errors import DispatchError
 from pbtp_mailer.feedback.settings import load_settings
+from pbtp_mailer.store.feedback import Rates
 
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
@@ -48,7 +49,7 @@ def grade(rate: float, warn_at: float, refuse_at: float, *, measured: bool = Tru
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(Rates):
     """The gate's recent dispatches, summed."""
 
     dispatches: int
@@ -57,15 +58,6 @@ class Window:
     bounces: int  # distinct addresses per dispatch, summed
     complaints: int
     since: dt.datetime | None  # when a person last lifted the gate
-
-    @property
-    def bounce_rate(self) -> float:
-        tried = self.sent + self.failed
-        return self.bounces / tried if tried else 0.0
-
-    @property
-    def complaint_rate(self) -> float:
-        return self.complaints / self.sent if self.sent else 0.0
 
 
 def recent_window(store: Store, config: Config) -> Window:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, update
 
@@ -63,8 +63,31 @@ class EventRow:
     recorded_at: dt.datetime
 
 
+class Rates:
+    """Bounce and complaint rates, the one definition for ``status``, ``report``, the cron
+    gate and ``doctor``: a mixin for classes with ``sent``, ``failed``, ``bounces`` (bounced
+    addresses) and ``complaints``."""
+
+    sent: int
+    failed: int
+    complaints: int
+    if TYPE_CHECKING:  # a field in one class, a property (hard + soft) in another
+        @property
+        def bounces(self) -> int: ...
+
+    @property
+    def bounce_rate(self) -> float:
+        """Bounced addresses of the copies tried (sent or refused at send time)."""
+        tried = self.sent + self.failed
+        return self.bounces / tried if tried else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0
+
+
 @dataclass(frozen=True)
-class DispatchRates:
+class DispatchRates(Rates):
     dispatch_id: int
     sent: int
     hard: int  # distinct addresses
@@ -76,16 +99,6 @@ class DispatchRates:
     @property
     def bounces(self) -> int:
         return self.hard + self.soft
-
-    @property
-    def bounce_rate(self) -> float:
-        """Bounced addresses of the copies tried (sent or refused at send time)."""
-        tried = self.sent + self.failed
-        return self.bounces / tried if tried else 0.0
-
-    @property
-    def complaint_rate(self) -> float:
-        return self.complaints / self.sent if self.sent else 0.0
 
 
 # Statements built once: the per-event path runs them thousands of times a second.
