@@ -276,7 +276,7 @@ def suppress_remove(app: AppContext, email: str, why: str) -> None:
     with open_store(app) as store:
         lifted = store.unsuppress(email, reason=why)
     echo(f"{email}: {lifted} suppression removed; the address gets the next issue "
-               "of each list it is subscribed to.")
+         "of each list it is subscribed to.")
 
 
 @click.command()
