@@ -20,7 +20,6 @@ import binascii
 import hmac
 import re
 import struct
-from hashlib import sha256
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -43,17 +42,19 @@ PROBE_IDS = (0, 0)
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, _DOMAIN + payload, sha256).digest()[:_MAC_BYTES]
+    return hmac.digest(secret, _DOMAIN + payload, "sha256")[:_MAC_BYTES]
 
 
 def _pad(secret: bytes, mac: bytes) -> bytes:
     """A keystream for the ids, derived from the MAC (synthetic-IV style), so the
     token shows nothing of the ids and is still deterministic and self-checking."""
-    return hmac.new(secret, _PAD_DOMAIN + mac, sha256).digest()[:_PACK.size]
+    return hmac.digest(secret, _PAD_DOMAIN + mac, "sha256")[:_PACK.size]
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+    if len(a) != len(b):
+        raise ValueError("_xor: lengths differ")
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 def make_token(secret: bytes, subscriber_id: int, list_id: int) -> str:

@@ -148,13 +148,56 @@ class _Part:
         self.slots = pieces[1::2]
         self.escape = escape
 
-    def render(self, values: Mapping[str, str], out: list[bytes]) -> None:
-        statics = self.statics
-        out.append(statics[0])
-        for i, slot in enumerate(self.slots, 1):
+
+#: characters html.escape changes; a value without them is its own escaped form
+_HTML_SPECIAL = re.compile(r"[&<>\"']")
+#: a display name formataddr() writes as is (printable ASCII, no specials, no encoded-word)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]{1,60}")
+#: what makes a header value need the careful checks (CR, LF, NUL, encoded-words)
+_HEADER_CAREFUL = re.compile(r"[\r\n\x00]|=\?")
+
+
+class _Body:
+    """Both parts as one run: ``statics[0] value[0] statics[1] ... statics[-1]``, where
+    ``keys[i]`` names the value (slot, escaped for HTML or not). A message is the
+    headers plus this list with each value's encoding put in its place."""
+
+    __slots__ = ("statics", "keys", "shared")
+
+    def __init__(self, parts: list[tuple[bytes, _Part]], close: bytes) -> None:
+        statics: list[bytes] = []
+        keys: list[tuple[str, bool]] = []
+        pending = b""
+        for opening, part in parts:
+            pending += opening + part.statics[0]
+            for slot, static in zip(part.slots, part.statics[1:], strict=True):
+                statics.append(pending)
+                keys.append((slot, part.escape))
+                pending = static
+        statics.append(pending + close)
+        self.statics = statics
+        self.keys = keys
+        #: the distinct (slot, escaped) values, each encoded once per message
+        self.shared = tuple(dict.fromkeys(keys))
+
+    def render(self, head: bytes, values: Mapping[str, str]) -> bytes:
+        encoded: dict[tuple[str, bool], bytes] = {}
+        for key in self.shared:
+            slot, escape = key
             value = values[slot]
-            out.append(_qp_value(html.escape(value) if self.escape else value))
+            if escape and _HTML_SPECIAL.search(value):
+                encoded[key] = _qp_value(html.escape(value))
+            elif escape and (slot, False) in encoded:
+                encoded[key] = encoded[(slot, False)]
+            else:
+                encoded[key] = _qp_value(value)
+        out = [head]
+        statics = self.statics
+        for i, key in enumerate(self.keys):
             out.append(statics[i])
+            out.append(encoded[key])
+        out.append(statics[-1])
+        return b"".join(out)
 
 
 class MessageTemplate:
@@ -193,6 +236,9 @@ class MessageTemplate:
             b"\r\n" + part_head % b"plain"
         self._open_html = b"\r\n--" + b + b"\r\n" + part_head % b"html"
         self._close = b"\r\n--" + b + b"--\r\n"
+        self._body = _Body([(self._open_text, self.text), (self._open_html, self.html)],
+                           self._close)
+        self._date: tuple[dt.datetime | None, bytes] = (None, b"")
 
     def values(self, p: Personal) -> dict[str, str]:
         values = {"email": p.email, "name": p.name or "", "unsubscribe_url": p.unsubscribe_url,
@@ -208,6 +254,34 @@ class MessageTemplate:
         return values
 
     def headers(self, p: Personal) -> bytes:
+        msgid = p.message_id or new_message_id(self.rendition.issue_id, self.domain)
+        name, email, url, mailto = p.name, p.email, p.unsubscribe_url, p.unsubscribe_mailto
+        if (email.isascii() and (not name or _PLAIN_NAME.fullmatch(name))
+                and not _HEADER_CAREFUL.search(f"{email} {name} {msgid} {url} {mailto}")):
+            to = f"{name} <{email}>" if name else email
+            if len(to) <= 74:  # the common copy: nothing to fold, nothing to check further
+                unsub = f"<{url}>"
+                if mailto:
+                    sep = ", " if 18 + len(unsub) + 4 + len(mailto) <= 78 else ",\r\n "
+                    unsub = f"{unsub}{sep}<{mailto}>"
+                return b"".join((self._date_line(p.date), (
+                    f"To: {to}\r\nMessage-ID: {msgid}\r\n").encode("ascii"), self._static_head,
+                    f"List-Unsubscribe: {unsub}\r\n".encode("ascii"), self._content_type))
+        return self._careful_headers(p, msgid)
+
+    def _date_line(self, date: dt.datetime | None) -> bytes:
+        """``Date:`` for ``date`` (now when None); the dispatcher passes one time for a run
+        of messages, so the line is formatted once for all of them."""
+        if date is None:
+            return f"Date: {format_datetime(dt.datetime.now(dt.UTC))}\r\n".encode("ascii")
+        last, line = self._date
+        if date is not last:
+            line = f"Date: {format_datetime(date)}\r\n".encode("ascii")
+            self._date = (date, line)
+        return line
+
+    def _careful_headers(self, p: Personal, msgid: str) -> bytes:
+        """Every check, and folding, for a copy the fast path does not take."""
         if not p.email.isascii():
             raise HeaderError(f"{p.email}: non-ASCII addresses need SMTPUTF8, not supported")
         check_header_value("To", p.email)
@@ -224,9 +298,7 @@ class MessageTemplate:
                 to_line = _POLICY.header_factory("To", address).fold(policy=_POLICY).encode("ascii")
         else:
             to_line = f"To: {p.email}\r\n".encode("ascii")
-        msgid = p.message_id or new_message_id(self.rendition.issue_id, self.domain)
         check_header_value("Message-ID", msgid)
-        date = format_datetime(p.date or dt.datetime.now(dt.UTC))
         unsub = f"<{p.unsubscribe_url}>"
         check_header_value("List-Unsubscribe", unsub)
         if p.unsubscribe_mailto:
@@ -234,16 +306,10 @@ class MessageTemplate:
             mailto = f"<{p.unsubscribe_mailto}>"
             sep = ", " if 18 + len(unsub) + 2 + len(mailto) <= 78 else ",\r\n "
             unsub = f"{unsub}{sep}{mailto}"
-        return (f"Date: {date}\r\n".encode("ascii") + to_line
+        return (self._date_line(p.date) + to_line
                 + f"Message-ID: {msgid}\r\n".encode("ascii") + self._static_head
                 + f"List-Unsubscribe: {unsub}\r\n".encode("ascii") + self._content_type)
 
     def render(self, p: Personal) -> bytes:
         """The complete RFC 5322 message for one recipient."""
-        values = self.values(p)
-        out = [self.headers(p), self._open_text]
-        self.text.render(values, out)
-        out.append(self._open_html)
-        self.html.render(values, out)
-        out.append(self._close)
-        return b"".join(out)
+        return self._body.render(self.headers(p), self.values(p))

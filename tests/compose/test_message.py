@@ -210,3 +210,22 @@ def test_optional_feedback_id_header(rendition, config):
     assert msg.get_all("Feedback-ID") == ["march:news:newsletter:pbtpnews"]
     assert parse(MessageTemplate(rendition, config.newsletter).render(personal()))[
         "Feedback-ID"] is None
+
+
+@pytest.mark.parametrize("name", [
+    None, "", "Reader 5", "Dr. Ada Lovelace", "Smith, John", 'Ann "Nan" Lee', "O'Brien",
+    "Zoë Ångström", "=?utf-8?q?Eve?=", "x" * 40, "y" * 70, "a@b", "(comment)", "Ann <x>"])
+@pytest.mark.parametrize("email", ["reader@example.net", "first.last+tag@sub.example.org"])
+def test_fast_headers_equal_the_careful_ones(template, name, email):
+    """The common copy takes a short path (no folding, one check); any copy must come out
+    byte for byte as the careful path (every check, Python's folder) writes it."""
+    msgid = "<fixed@example.org>"
+    p = personal(email=email, name=name, message_id=msgid,
+                 date=parsedate_to_datetime("Fri, 01 Mar 2024 14:00:00 +0000"))
+    try:
+        careful = template._careful_headers(p, msgid)
+    except HeaderError:
+        with pytest.raises(HeaderError):
+            template.headers(p)
+        return
+    assert template.headers(p) == careful
