@@ -123,9 +123,9 @@ def new_message_id(issue_id: str, domain: str) -> str:
     return f"<{issue_id}.{secrets.token_hex(12)}@{domain}>"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per message, and a frozen __init__ costs 4x
 class Personal:
-    """The per-recipient values of one copy."""
+    """The per-recipient values of one copy (treat as read-only)."""
 
     email: str
     name: str | None = None

@@ -34,7 +34,7 @@ class TLSMode:
     ALL = (STARTTLS, IMPLICIT, NONE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: four per message, and a frozen __init__ costs 4x
 class Reply:
     code: int
     text: str
