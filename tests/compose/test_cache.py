@@ -113,6 +113,22 @@ def test_unwritable_data_dir_still_composes(setup, monkeypatch):
     assert calls == [False, False]
 
 
+def test_test_send_prepares_the_send(setup):
+    """test-send composes its [TEST] copy, then the send's rendition into the cache."""
+    from pbtp_mailer.dispatch.testsend import send_review_copies
+    from pbtp_mailer.senders.memory import MemorySender
+
+    cfg, path, calls = setup
+    memory = MemorySender()
+    result = send_review_copies(path, cfg, ["reviewer@example.org"], sender=memory)
+    assert result.accepted == ["reviewer@example.org"]
+    assert result.subject.startswith("[TEST]")
+    assert calls == [False]  # the cache's compose (the [TEST] one is not counted here)
+    sent = compose_cached(load_issue(path), cfg, web=False)
+    assert calls == [False] and not sent.subject.startswith("[TEST]")
+    _same(sent, pipeline.compose(load_issue(path), cfg, web=False))
+
+
 def test_send_imports_no_composer_when_cached(tmp_path: Path) -> None:
     """The point of the cache: a send after build loads neither Jinja2 nor premailer."""
     import subprocess
