@@ -14,7 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pbtp_mailer.compose import Rendition, compose
+from pbtp_mailer.compose import Rendition
+from pbtp_mailer.compose.cache import compose_cached
 from pbtp_mailer.compose.message import MessageTemplate, Personal
 from pbtp_mailer.config import Config
 from pbtp_mailer.issue.model import Issue, load_issue
@@ -73,7 +74,7 @@ def warnings_for(issue: Issue, rendition: Rendition) -> list[str]:
 def build_issue(path: str | os.PathLike[str], config: Config,
                 out_dir: str | os.PathLike[str] = "build") -> BuildResult:
     issue = load_issue(Path(path))
-    rendition = compose(issue, config)
+    rendition = compose_cached(issue, config)  # and what a send of this issue will use
     personal = sample_personal(config)
     template = MessageTemplate(rendition, config.newsletter)
     values = template.values(personal)

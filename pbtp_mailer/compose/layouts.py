@@ -5,17 +5,21 @@ partials, and ``email.txt.j2`` for the text part (rendered without
 autoescape: it is plain text). Only layout files are templates; issue
 content reaches them as data (escaped strings, or Markup we rendered from
 Markdown ourselves).
+
+Jinja2 is imported by the functions that render: ``message`` imports the slot
+markers from here, and a ``send`` whose rendition is cached renders nothing.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from pbtp_mailer.errors import ComposeError
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["SLOT_PREFIX", "SLOT_SUFFIX", "Slots", "layout_dirs", "known_layouts", "render_mjml",
            "render_text"]
@@ -58,6 +62,8 @@ def known_layouts(base_dir: Path | None) -> list[str]:
 
 @lru_cache(maxsize=16)
 def _environment(folder: Path) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         autoescape=True,
@@ -70,6 +76,8 @@ def _environment(folder: Path) -> jinja2.Environment:
 
 @lru_cache(maxsize=16)
 def _text_environment(folder: Path | None) -> jinja2.Environment:
+    import jinja2
+
     from pbtp_mailer.compose.text import WIDTH, underline, wrap
 
     folders = [str(f) for f in (folder, _PACKAGE_LAYOUTS / "default") if f is not None]
@@ -88,6 +96,8 @@ def _text_environment(folder: Path | None) -> jinja2.Environment:
 
 def render_text(folder: Path | None, context: dict[str, Any]) -> str:
     """Render a layout's ``email.txt.j2`` (else the default one); errors name file and line."""
+    import jinja2
+
     env = _text_environment(folder)
     try:
         text = env.get_template(TEXT_ENTRY).render(context)
@@ -109,6 +119,8 @@ def find_layout(name: str, base_dir: Path | None) -> Path | None:
 
 def render_mjml(folder: Path, context: dict[str, Any]) -> str:
     """Render a layout's MJML; template errors name the layout file and line."""
+    import jinja2
+
     env = _environment(folder)
     try:
         return env.get_template(ENTRY).render(context)

@@ -3,6 +3,10 @@
 The result, a ``Rendition``, holds the HTML and text with per-recipient
 slot markers (see ``layouts.Slots``); ``message.MessageTemplate`` turns it
 into bytes per recipient without composing again.
+
+The stages (Jinja2, markdown-it, the text part) are imported when ``compose``
+runs, not with this module: ``send`` imports ``Rendition`` (through
+``message``) and, when ``cache`` has the rendition, never composes.
 """
 
 from __future__ import annotations
@@ -15,10 +19,8 @@ from typing import TypeVar
 
 from markupsafe import Markup
 
-from pbtp_mailer.compose import inline, markdown
+from pbtp_mailer.compose import inline
 from pbtp_mailer.compose.images import Asset, IssueImages
-from pbtp_mailer.compose.layouts import Slots, find_layout, known_layouts, render_mjml
-from pbtp_mailer.compose.plaintext import issue_text
 from pbtp_mailer.config import Config
 from pbtp_mailer.errors import ComposeError
 from pbtp_mailer.issue.model import Issue
@@ -64,6 +66,9 @@ def compose(issue: Issue, config: Config, *, banner: str | None = None,
             web: bool = True) -> Rendition:
     """Compose ``issue`` with its layout. ``banner`` marks test sends in both parts;
     ``web=False`` skips the browser version (dispatch does not need it)."""
+    from pbtp_mailer.compose.layouts import find_layout, known_layouts, render_mjml
+    from pbtp_mailer.compose.plaintext import issue_text
+
     folder = find_layout(issue.layout, config.base_dir)
     if folder is None:
         known = ", ".join(known_layouts(config.base_dir)) or "none found"
@@ -116,6 +121,8 @@ def layout_context(issue: Issue, config: Config, *, personal: bool,
 
 def _values(issue: Issue, config: Config, urls: dict[str, str], content: dict[str, object], *,
             personal: bool, banner: str | None) -> dict[str, object]:
+    from pbtp_mailer.compose.layouts import Slots
+
     nl = config.newsletter
     return {**content, "issue": issue, "nl": nl, "lang": issue.language or nl.language,
             "dir": nl.direction, "urls": urls, "personal": personal,
@@ -124,6 +131,8 @@ def _values(issue: Issue, config: Config, urls: dict[str, str], content: dict[st
 
 def _content(issue: Issue, images: IssueImages) -> dict[str, object]:
     """The issue's Markdown as HTML and its images resolved: the same for every recipient."""
+    from pbtp_mailer.compose import markdown
+
     def md(source: str, *where: str | int) -> Markup:
         return Markup(markdown.to_html(markdown.parse(source, heading_offset=2),
                                        images.markdown_resolver(*where)))
@@ -146,5 +155,7 @@ def _content(issue: Issue, images: IssueImages) -> dict[str, object]:
 
 
 def layouts_root(config: Config) -> Path | None:
+    from pbtp_mailer.compose.layouts import find_layout
+
     folder = find_layout("default", config.base_dir)
     return folder.parent if folder else None

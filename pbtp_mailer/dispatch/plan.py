@@ -69,7 +69,7 @@ class Plan:
 
 def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
                   options: DispatchOptions) -> Plan:
-    from pbtp_mailer.compose import compose
+    from pbtp_mailer.compose.cache import compose_cached
     from pbtp_mailer.compose.message import MessageTemplate
     from pbtp_mailer.feedback.gate import complaint_warnings
     from pbtp_mailer.issue.model import load_issue
@@ -81,7 +81,7 @@ def plan_dispatch(issue_file: str | Path, config: Config, store: Store,
     limits = Limits.from_options(spec.options, f"sender '{spec.name}'")
     if options.rate:
         limits = replace(limits, per_second=options.rate)
-    rendition = compose(issue, config, web=False)
+    rendition = compose_cached(issue, config, web=False)  # free after build or a dry run
     counts = {c.name: c for c in store.list_counts()}.get(ml.name)
     members = (counts.active + counts.unsubscribed + counts.bounced + counts.complained
                if counts else 0)

@@ -17,6 +17,7 @@ from pbtp_mailer.errors import MailerError
 
 if TYPE_CHECKING:
     from pbtp_mailer.config import Config
+    from pbtp_mailer.issue.model import Issue
     from pbtp_mailer.senders.base import Sender
 
 __all__ = ["TEST_BANNER", "ReviewResult", "send_review_copies", "DEFAULT_CAP"]
@@ -77,4 +78,17 @@ def send_review_copies(issue_file: str | Path, config: Config, addresses: Sequen
                     result.accepted.append(res.recipient)
                 else:
                     result.refused.append((res.recipient, f"{res.code or ''} {res.text}".strip()))
+    _prepare_send(issue, config)
     return result
+
+
+def _prepare_send(issue: Issue, config: Config) -> None:
+    """Compose the issue as ``send`` will (no banner) into the compose cache, after the
+    reviewers' copies left: test-send is the step before send, and a send that finds
+    its rendition cached starts ~0.2 s sooner. Best effort: it never fails test-send."""
+    from pbtp_mailer.compose.cache import compose_cached
+
+    try:
+        compose_cached(issue, config, web=False)
+    except Exception:  # the send composes (and reports) for itself
+        pass

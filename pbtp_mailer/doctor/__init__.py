@@ -5,13 +5,38 @@ resolver), the bounce domain's MX and the relay's reverse DNS, the one-click
 unsubscribe endpoint (a probe that changes nothing), a built and signed copy
 of an issue, the config's placeholders and the ledger's bounce rate. The
 same checks, cached, gate large dispatches (``gate_dispatch``).
+
+Its public names load on first use (PEP 562): ``send`` imports ``gate_dispatch``
+only, and a send the gate does not check must not pay for dnspython and the
+checks at start-up.
 """
 
-from pbtp_mailer.doctor.gate import gate_dispatch, review_warnings
-from pbtp_mailer.doctor.report import Check, Report
-from pbtp_mailer.doctor.resolver import DNSCache, Resolver, parse_nameserver
-from pbtp_mailer.doctor.runner import DoctorOptions, fast_checks, run_doctor
-from pbtp_mailer.doctor.settings import DoctorSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pbtp_mailer.doctor.gate import gate_dispatch, review_warnings
+    from pbtp_mailer.doctor.report import Check, Report
+    from pbtp_mailer.doctor.resolver import DNSCache, Resolver, parse_nameserver
+    from pbtp_mailer.doctor.runner import DoctorOptions, fast_checks, run_doctor
+    from pbtp_mailer.doctor.settings import DoctorSettings
+
+_WHERE = {
+    "gate_dispatch": "gate", "review_warnings": "gate", "Check": "report", "Report": "report",
+    "DNSCache": "resolver", "Resolver": "resolver", "parse_nameserver": "resolver",
+    "DoctorOptions": "runner", "fast_checks": "runner", "run_doctor": "runner",
+    "DoctorSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Check",

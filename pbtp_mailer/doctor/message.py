@@ -34,14 +34,14 @@ _FEEDBACK_ID = re.compile(r"[^\s:]+(:[^\s:]+){1,3}")
 
 def build_signed(config: Config, facts: Facts, issue_file: str | Path) -> bytes:
     """One copy of the issue as a subscriber gets it, DKIM-signed like a real send."""
-    from pbtp_mailer.compose import compose
+    from pbtp_mailer.compose.cache import compose_cached
     from pbtp_mailer.compose.message import MessageTemplate, Personal
     from pbtp_mailer.issue.model import load_issue
     from pbtp_mailer.senders.dkim import DKIMSigner
     from pbtp_mailer.tokens import make_probe_token, unsubscribe_urls
 
     issue = load_issue(issue_file)
-    rendition = compose(issue, config, web=False)
+    rendition = compose_cached(issue, config, web=False)  # what send will use
     template = MessageTemplate(rendition, config.newsletter)
     try:
         token = make_probe_token(config.secret())

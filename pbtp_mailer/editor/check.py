@@ -172,10 +172,10 @@ def check_issue(path: str | os.PathLike[str], config: Config, *,
     out.extend(_references(issue, places))
     out.extend(_schedule(issue, config, places, now or dt.datetime.now(dt.UTC)))
     try:
-        from pbtp_mailer.compose import compose
+        from pbtp_mailer.compose.cache import compose_cached
         from pbtp_mailer.compose.message import MessageTemplate
 
-        rendition = compose(issue, config, web=False)
+        rendition = compose_cached(issue, config, web=False)  # what send will use
         MessageTemplate(rendition, config.newsletter).render(sample_personal(config))
     except MailerError as exc:
         out.append(Finding("error", places.layout(), "compose", str(exc)))

@@ -14,6 +14,7 @@ Importing this module imports no sender: each kind is loaded on first use.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,13 +74,20 @@ class KindRef:
         return obj
 
 
-def available_kinds() -> dict[str, KindRef]:
-    """Every sender kind: built-ins, then entry points, then ``register_kind``."""
+@functools.lru_cache(maxsize=1)
+def _entry_point_kinds() -> tuple[tuple[str, str], ...]:
+    """The installed entry points, read once per process: scanning every distribution's
+    metadata costs a few ms and ``send`` asks three times before the first message."""
     from importlib.metadata import entry_points
 
+    return tuple((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def available_kinds() -> dict[str, KindRef]:
+    """Every sender kind: built-ins, then entry points, then ``register_kind``."""
     kinds = {name: KindRef(name, value) for name, value in _BUILTIN.items()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kinds[ep.name] = KindRef(ep.name, ep.value)
+    for name, value in _entry_point_kinds():
+        kinds[name] = KindRef(name, value)
     for name, obj in _extra.items():
         if isinstance(obj, str):
             kinds[name] = KindRef(name, obj)
