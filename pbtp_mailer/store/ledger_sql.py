@@ -1,23 +1,28 @@
 """The ledger's per-batch SQL, prepared once.
 
-On SQLite these statements run on the driver's cursor (about a third of the
-cost of going through SQLAlchemy for each batch), with datetimes written in
-SQLAlchemy's SQLite storage format so that both read them back alike; on
-PostgreSQL they go through SQLAlchemy ``text()`` with ``FOR UPDATE SKIP
-LOCKED`` where rows are claimed.
+The statements that run for every batch (record the replies, claim, mark
+sending) go straight to the driver's cursor with one tuple per row: going
+through SQLAlchemy costs about as much CPU as the statements themselves.
+On SQLite datetimes are written in SQLAlchemy's SQLite storage format, so
+that both read them back alike, each distinct value formatted once per
+batch; psycopg takes aware datetimes as they are and pipelines
+``executemany``. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises writers).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
 
-__all__ = ["BatchStatement", "many", "mark_sending", "reserve_rows", "HISTORY_MARK",
-           "ADVISORY_LOCK", "RECORD", "MARK_SENDING", "CLAIM", "SKIP", "RELEASE", "RELEASE_DEAD"]
+__all__ = ["BatchStatement", "many", "record", "claim", "history_mark", "mark_sending",
+           "reserve_rows", "HISTORY_MARK", "ADVISORY_LOCK", "RECORD", "MARK_SENDING", "CLAIM",
+           "SKIP", "RELEASE", "RELEASE_DEAD"]
 
 
 def sql(statement: str, *datetimes: str) -> Any:
@@ -27,12 +32,14 @@ def sql(statement: str, *datetimes: str) -> Any:
 
 
 class BatchStatement:
-    """A per-batch statement: SQLAlchemy ``text()`` and a qmark twin for SQLite."""
+    """A per-batch statement: SQLAlchemy ``text()`` and its twins for the drivers
+    (``qmark``: sqlite3, ``pyformat``: psycopg), with ``keys`` in parameter order."""
 
     def __init__(self, statement: str, *datetimes: str) -> None:
         self.text = sql(statement, *datetimes)
         self.keys = re.findall(r":(b_\w+)", statement)
         self.qmark = re.sub(r":b_\w+", "?", statement)
+        self.pyformat = re.sub(r":b_\w+", "%s", statement)
         self.datetimes = frozenset(datetimes)
 
 
@@ -43,25 +50,68 @@ def _sqlite_time(value: Any) -> Any:
     return value
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _time_param(conn: Connection) -> Callable[[Any], Any]:
+    """How this driver takes a datetime parameter; on SQLite each distinct value of
+    a batch (they share a few timestamps) is formatted once."""
+    if conn.dialect.name != "sqlite":
+        return _same
+    seen: dict[Any, Any] = {None: None}
+
+    def stored(value: Any) -> Any:
+        if value not in seen:
+            seen[value] = _sqlite_time(value)
+        return seen[value]
+
+    return stored
+
+
+def _run_many(conn: Connection, stmt: BatchStatement, rows: list[tuple[Any, ...]]) -> int:
+    """``executemany`` on the driver's cursor; the rows changed (both drivers sum them)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "sqlite":
+        return int(raw.executemany(stmt.qmark, rows).rowcount)
+    with raw.cursor() as cur:
+        cur.executemany(stmt.pyformat, rows)
+        return int(cur.rowcount)
+
+
 def many(conn: Connection, stmt: BatchStatement, rows: list[dict[str, Any]]) -> None:
-    """Run ``stmt`` once per row (SQLite: straight on the driver's cursor)."""
+    """Run ``stmt`` once per row of named parameters (on the driver's cursor)."""
     if not rows:
         return
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        seen: dict[Any, Any] = {}  # a batch shares a few timestamps: format each once
+    when = _time_param(conn)
+    dates = stmt.datetimes
+    _run_many(conn, stmt, [tuple(when(r[k]) if k in dates else r[k] for k in stmt.keys)
+                           for r in rows])
 
-        def stored(value: Any) -> Any:
-            if isinstance(value, dt.datetime):
-                if value not in seen:
-                    seen[value] = _sqlite_time(value)
-                return seen[value]
-            return value
 
-        raw.executemany(stmt.qmark, [tuple(stored(r[k]) for k in stmt.keys) for r in rows])
-    else:
-        conn.execute(stmt.text, rows)
+def record(conn: Connection, decisions: Sequence[Any], now: dt.datetime) -> None:
+    """``RECORD`` for each decision (``Decision``): its state, reply and timestamps."""
+    when = _time_param(conn)
+    stamp = when(now)
+    _run_many(conn, RECORD, [
+        (o.state, o.code, o.text[:2000], o.provider_id, when(o.next_attempt_at),
+         stamp if o.state == "sent" else None, stamp, o.id) for o in decisions])
+
+
+def claim(conn: Connection, owner: str, rows: list[tuple[str, int]], now: dt.datetime) -> None:
+    """``CLAIM`` each (Message-ID, row id) for ``owner``."""
+    stamp = _time_param(conn)(now)
+    _run_many(conn, CLAIM, [(owner, mid, stamp, row_id) for mid, row_id in rows])
+
+
+def history_mark(conn: Connection) -> Any:
+    """The newest ``status_history`` id (None: none yet); a cheap index lookup."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(HISTORY_MARK).scalar_one()
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    return raw.execute(HISTORY_MARK_SQL).fetchone()[0]
 
 
 def reserve_rows(conn: Connection, dispatch_id: int, now: dt.datetime, n: int) -> list[Any]:
@@ -100,7 +150,8 @@ class _ReservedRow:
     attrs: Any
 
 
-HISTORY_MARK = text("SELECT max(id) FROM status_history")
+HISTORY_MARK_SQL = "SELECT max(id) FROM status_history"
+HISTORY_MARK = text(HISTORY_MARK_SQL)
 ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 # Two queries, each an index range on (dispatch_id, state, id): one with an OR of
 # both states scans the whole dispatch and sorts it, on every reservation.
@@ -131,30 +182,26 @@ STILL_SENDING = "SELECT id FROM deliveries WHERE state = 'sending' AND claimed_b
 def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetime) -> set[int]:
     """Mark ``batch`` (claimed rows) 'sending' if this owner still holds them; the ids marked.
 
-    One executemany (SQLite: on the driver); both drivers sum the rows changed, so only
-    when fewer changed than asked (rare: another worker took claims over) a query says
-    which."""
+    One executemany on the driver, whose count of rows changed is checked: only when
+    fewer changed than asked (rare: another worker took claims over) a query says which."""
     ids = {c.id for c in batch}
+    when = _time_param(conn)
+    stamp = when(now)
+    changed = _run_many(conn, MARK_SENDING, [
+        (c.attempts, when(c.first_attempt_at), stamp, c.id, owner) for c in batch])
+    if changed == len(batch):
+        return ids
     if conn.dialect.name != "sqlite":
-        changed = conn.execute(MARK_SENDING.text, [
-            {"b_id": c.id, "b_att": c.attempts, "b_first": c.first_attempt_at, "b_now": now,
-             "b_owner": owner} for c in batch]).rowcount
-        if changed == len(batch):
-            return ids
         rows = conn.execute(text("SELECT id FROM deliveries WHERE id = ANY(:b_ids) AND "
                                  "state = 'sending' AND claimed_by = :b_owner"),
                             {"b_ids": list(ids), "b_owner": owner})
         return {r[0] for r in rows}
     raw = conn.connection.driver_connection
     assert raw is not None
-    stamp = _sqlite_time(now)
-    cur = raw.executemany(MARK_SENDING.qmark, [
-        (c.attempts, _sqlite_time(c.first_attempt_at), stamp, c.id, owner) for c in batch])
-    ids = {c.id for c in batch}
-    if cur.rowcount == len(batch):
-        return ids
     marks = ", ".join("?" * len(ids))
     return {r[0] for r in raw.execute(f"{STILL_SENDING}({marks})", (owner, *ids))}
+
+
 CLAIM = BatchStatement(
     "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
     "updated_at = :b_now WHERE id = :b_id", "b_now")
@@ -167,3 +214,8 @@ RELEASE = sql(
 RELEASE_DEAD = sql(
     "UPDATE deliveries SET state = 'pending', claimed_by = NULL, last_text = :b_text, "
     "updated_at = :b_now WHERE id = :b_id AND state = 'claimed'", "b_now")
+# the parameter order of the tuples record(), claim() and mark_sending() build
+assert RECORD.keys == ["b_state", "b_code", "b_text", "b_provider", "b_next", "b_sent", "b_now",
+                       "b_id"]
+assert CLAIM.keys == ["b_owner", "b_mid", "b_now", "b_id"]
+assert MARK_SENDING.keys == ["b_att", "b_first", "b_now", "b_id", "b_owner"]
