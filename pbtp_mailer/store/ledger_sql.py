@@ -1,26 +1,29 @@
 """The ledger's per-batch SQL, prepared once.
 
 The statements that run for every batch (record the replies, claim, mark
-sending) go straight to the driver's cursor with one tuple per row: going
-through SQLAlchemy costs about as much CPU as the statements themselves.
-On SQLite datetimes are written in SQLAlchemy's SQLite storage format, so
-that both read them back alike, each distinct value formatted once per
-batch; psycopg takes aware datetimes as they are and pipelines
-``executemany``. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
+sending) go straight to the driver: through SQLAlchemy they cost about as
+much CPU as the statements themselves. SQLite: ``executemany`` of one tuple
+per row, datetimes written in SQLAlchemy's SQLite storage format (so that
+both read them back alike), each distinct value formatted once per batch.
+PostgreSQL: one ``UPDATE ... FROM json_to_recordset(rows)`` per batch, as
+one executemany row costs the server an executor start and psycopg a
+pipeline round of its own. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises writers).
+The subscriber's attributes come as JSON text (most are ``{}``: not parsed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, bindparam, text
 
-__all__ = ["BatchStatement", "many", "record", "claim", "history_mark", "mark_sending",
+__all__ = ["BatchStatement", "record", "claim", "history_mark", "mark_sending",
            "reserve_rows", "HISTORY_MARK", "ADVISORY_LOCK", "RECORD", "MARK_SENDING", "CLAIM",
            "SKIP", "RELEASE", "RELEASE_DEAD"]
 
@@ -32,15 +35,13 @@ def sql(statement: str, *datetimes: str) -> Any:
 
 
 class BatchStatement:
-    """A per-batch statement: SQLAlchemy ``text()`` and its twins for the drivers
-    (``qmark``: sqlite3, ``pyformat``: psycopg), with ``keys`` in parameter order."""
+    """A per-batch statement: SQLAlchemy ``text()`` and its ``qmark`` twin for sqlite3,
+    with ``keys`` in parameter order."""
 
     def __init__(self, statement: str, *datetimes: str) -> None:
         self.text = sql(statement, *datetimes)
         self.keys = re.findall(r":(b_\w+)", statement)
         self.qmark = re.sub(r":b_\w+", "?", statement)
-        self.pyformat = re.sub(r":b_\w+", "%s", statement)
-        self.datetimes = frozenset(datetimes)
 
 
 def _sqlite_time(value: Any) -> Any:
@@ -70,28 +71,42 @@ def _time_param(conn: Connection) -> Callable[[Any], Any]:
 
 
 def _run_many(conn: Connection, stmt: BatchStatement, rows: list[tuple[Any, ...]]) -> int:
-    """``executemany`` on the driver's cursor; the rows changed (both drivers sum them)."""
+    """``executemany`` on sqlite3's cursor (in-process: no cheaper form); rows changed."""
     raw = conn.connection.driver_connection
     assert raw is not None
-    if conn.dialect.name == "sqlite":
-        return int(raw.executemany(stmt.qmark, rows).rowcount)
+    return int(raw.executemany(stmt.qmark, rows).rowcount)
+
+
+def _run_json(conn: Connection, statement: str, *params: Any) -> int:
+    """One PostgreSQL statement for the whole batch, its rows one JSON parameter
+    (``json_to_recordset``): the server runs one UPDATE instead of one per row, and
+    ``json.dumps`` is C where psycopg's array dumping is Python. The rows changed."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
     with raw.cursor() as cur:
-        cur.executemany(stmt.pyformat, rows)
+        cur.execute(statement, params)
         return int(cur.rowcount)
 
 
-def many(conn: Connection, stmt: BatchStatement, rows: list[dict[str, Any]]) -> None:
-    """Run ``stmt`` once per row of named parameters (on the driver's cursor)."""
-    if not rows:
-        return
-    when = _time_param(conn)
-    dates = stmt.datetimes
-    _run_many(conn, stmt, [tuple(when(r[k]) if k in dates else r[k] for k in stmt.keys)
-                           for r in rows])
+def _int_array(ids: Iterable[int]) -> str:
+    """PostgreSQL's text form of an ``int[]`` (ids are ints: nothing to quote)."""
+    return "{" + ",".join(str(int(i)) for i in ids) + "}"
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def record(conn: Connection, decisions: Sequence[Any], now: dt.datetime) -> None:
     """``RECORD`` for each decision (``Decision``): its state, reply and timestamps."""
+    if conn.dialect.name != "sqlite":
+        stamp = now.isoformat()
+        _run_json(conn, RECORD_PG, now, json.dumps([
+            {"id": o.id, "state": o.state, "code": o.code, "text": o.text[:2000],
+             "provider": o.provider_id, "next": _iso(o.next_attempt_at),
+             "sent": stamp if o.state == "sent" else None} for o in decisions]),
+            _int_array(o.id for o in decisions))
+        return
     when = _time_param(conn)
     stamp = when(now)
     _run_many(conn, RECORD, [
@@ -101,17 +116,25 @@ def record(conn: Connection, decisions: Sequence[Any], now: dt.datetime) -> None
 
 def claim(conn: Connection, owner: str, rows: list[tuple[str, int]], now: dt.datetime) -> None:
     """``CLAIM`` each (Message-ID, row id) for ``owner``."""
+    if conn.dialect.name != "sqlite":
+        _run_json(conn, CLAIM_PG, owner, now, json.dumps([
+            {"id": row_id, "mid": mid} for mid, row_id in rows]),
+            _int_array(row_id for _, row_id in rows))
+        return
     stamp = _time_param(conn)(now)
     _run_many(conn, CLAIM, [(owner, mid, stamp, row_id) for mid, row_id in rows])
 
 
 def history_mark(conn: Connection) -> Any:
-    """The newest ``status_history`` id (None: none yet); a cheap index lookup."""
-    if conn.dialect.name != "sqlite":
-        return conn.execute(HISTORY_MARK).scalar_one()
+    """The newest ``status_history`` id (None: none yet); a cheap index lookup, asked
+    at every batch: on the driver's cursor."""
     raw = conn.connection.driver_connection
     assert raw is not None
-    return raw.execute(HISTORY_MARK_SQL).fetchone()[0]
+    if conn.dialect.name == "sqlite":
+        return raw.execute(HISTORY_MARK_SQL).fetchone()[0]
+    with raw.cursor() as cur:
+        row = cur.execute(HISTORY_MARK_SQL).fetchone()
+    return row[0] if row else None
 
 
 def reserve_rows(conn: Connection, dispatch_id: int, now: dt.datetime, n: int) -> list[Any]:
@@ -157,7 +180,7 @@ ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 # both states scans the whole dispatch and sorts it, on every reservation.
 RESERVE_SQL = (
     "SELECT d.id, d.subscriber_id, d.list_id, d.email, d.message_id, d.attempts, "
-    "d.first_attempt_at, s.name, s.attrs FROM deliveries d "
+    "d.first_attempt_at, s.name, CAST(s.attrs AS TEXT) AS attrs FROM deliveries d "
     "LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.dispatch_id = :b_dispatch AND ")
 PENDING_SQL = RESERVE_SQL + "d.state = 'pending' ORDER BY d.id LIMIT :b_n"
 DUE_SQL = (RESERVE_SQL + "d.state = 'deferred' AND d.next_attempt_at <= :b_now "
@@ -185,10 +208,15 @@ def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetim
     One executemany on the driver, whose count of rows changed is checked: only when
     fewer changed than asked (rare: another worker took claims over) a query says which."""
     ids = {c.id for c in batch}
-    when = _time_param(conn)
-    stamp = when(now)
-    changed = _run_many(conn, MARK_SENDING, [
-        (c.attempts, when(c.first_attempt_at), stamp, c.id, owner) for c in batch])
+    if conn.dialect.name != "sqlite":
+        changed = _run_json(conn, MARK_SENDING_PG, now, json.dumps([
+            {"id": c.id, "att": c.attempts, "first": _iso(c.first_attempt_at)} for c in batch]),
+            _int_array(ids), owner)
+    else:
+        when = _time_param(conn)
+        stamp = when(now)
+        changed = _run_many(conn, MARK_SENDING, [
+            (c.attempts, when(c.first_attempt_at), stamp, c.id, owner) for c in batch])
     if changed == len(batch):
         return ids
     if conn.dialect.name != "sqlite":
@@ -202,6 +230,25 @@ def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetim
     return {r[0] for r in raw.execute(f"{STILL_SENDING}({marks})", (owner, *ids))}
 
 
+# PostgreSQL: the same three, one statement per batch (psycopg's %s parameters). The
+# ids again as an array: the planner then finds the rows by primary key whatever its
+# statistics say (joined to json_to_recordset alone, a table not yet analysed was
+# scanned whole: 3x the server's CPU per row).
+RECORD_PG = (
+    "UPDATE deliveries AS d SET state = v.state, last_code = v.code, last_text = v.text, "
+    "provider_id = v.provider, next_attempt_at = v.next, sent_at = v.sent, "
+    "claimed_by = NULL, updated_at = %s FROM json_to_recordset(%s::json) "
+    "AS v(id int, state text, code int, text text, provider text, next timestamptz, "
+    "sent timestamptz) WHERE d.id = ANY(%s::int[]) AND d.id = v.id")
+MARK_SENDING_PG = (
+    "UPDATE deliveries AS d SET state = 'sending', attempts = v.att, "
+    "first_attempt_at = v.first, updated_at = %s "
+    "FROM json_to_recordset(%s::json) AS v(id int, att int, first timestamptz) "
+    "WHERE d.id = ANY(%s::int[]) AND d.id = v.id AND d.state = 'claimed' AND d.claimed_by = %s")
+CLAIM_PG = (
+    "UPDATE deliveries AS d SET state = 'claimed', claimed_by = %s, message_id = v.mid, "
+    "updated_at = %s FROM json_to_recordset(%s::json) AS v(id int, mid text) "
+    "WHERE d.id = ANY(%s::int[]) AND d.id = v.id")
 CLAIM = BatchStatement(
     "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
     "updated_at = :b_now WHERE id = :b_id", "b_now")
