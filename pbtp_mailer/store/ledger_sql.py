@@ -205,8 +205,9 @@ STILL_SENDING = "SELECT id FROM deliveries WHERE state = 'sending' AND claimed_b
 def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetime) -> set[int]:
     """Mark ``batch`` (claimed rows) 'sending' if this owner still holds them; the ids marked.
 
-    One executemany on the driver, whose count of rows changed is checked: only when
-    fewer changed than asked (rare: another worker took claims over) a query says which."""
+    One statement on the driver (SQLite: an executemany), whose count of rows changed is
+    checked: only when fewer changed than asked (rare: another worker took claims over)
+    a query says which."""
     ids = {c.id for c in batch}
     if conn.dialect.name != "sqlite":
         changed = _run_json(conn, MARK_SENDING_PG, now, json.dumps([
