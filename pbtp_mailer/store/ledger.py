@@ -314,12 +314,12 @@ class Ledger(LedgerQuestions):
 
     def _record(self, conn: Connection, decisions: Sequence[Decision], now: dt.datetime) -> None:
         ledger_sql.record(conn, decisions, now)
-        refused = [o for o in decisions if o.suppress_as and o.email]
-        if not refused:  # the usual batch: all sent or deferred
+        if not any(o.suppress_as for o in decisions):  # the usual batch: sent or deferred
             return
-        for o in refused:
-            suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
-        record_smtp_failures(conn, refused, now)  # the feedback loop's `smtp` events
+        for o in decisions:
+            if o.suppress_as and o.email:
+                suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
+        record_smtp_failures(conn, decisions, now)  # the feedback loop's `smtp` events
 
     def usage(self, sender: str, windows: Iterable[str]) -> dict[str, int]:
         """Messages ``sender`` sent in each current window (minute/hour/day)."""
