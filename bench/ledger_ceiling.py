@@ -1,14 +1,16 @@
 """Ledger ceiling: rows/s one PostgreSQL claims and records for 1, 2 and 4 workers.
 
     python bench/ledger_ceiling.py [--rows 20000] [--workers 1,2,4] [--batch 16]
-                                   [--postgres URL]
+                                   [--postgres URL | --sqlite]
 
 Each worker is a process running the real ``Dispatcher`` on one shared
 dispatch with the ``memory`` sender (no network; messages are personalised,
 handed over ``--batch`` at a time like 16 SMTP sessions, and dropped), so
 what is timed is claim -> personalise -> mark sending -> record, the
 ledger's whole round. Without ``--postgres`` a throw-away PostgreSQL is
-started with ``scripts/start-postgres.sh`` and stopped at the end.
+started with ``scripts/start-postgres.sh`` and stopped at the end; with
+``--sqlite`` the same round runs on a throw-away SQLite file (the embedded
+default: the workers' CPU per row is then the ledger's whole cost).
 
 Printed per worker count: rows/s for the fleet, the workers' CPU per row,
 and PostgreSQL's own CPU per row (postmaster and backends, from /proc), so
@@ -59,11 +61,15 @@ def reset_and_import(config_path: Path, url: str, rows: int) -> None:
     from pbtp_mailer.store import Store
     from pbtp_mailer.store.db import open_engine
 
-    engine = open_engine(url)
-    with engine.begin() as conn:  # a fresh database per run (bench only, not the package)
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    if url.startswith("sqlite:///"):  # a fresh database per run: a new file
+        for suffix in ("", "-wal", "-shm"):
+            Path(url[len("sqlite:///"):] + suffix).unlink(missing_ok=True)
+    else:
+        engine = open_engine(url)
+        with engine.begin() as conn:  # a fresh database per run (bench only, not the package)
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
     csv_path = config_path.parent / "list.csv"
     with csv_path.open("w", encoding="utf-8") as fh:
         fh.write("email,name\n")
@@ -158,10 +164,14 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--postgres", default=None, help="an existing, empty-able PostgreSQL URL")
+    ap.add_argument("--sqlite", action="store_true", help="a throw-away SQLite file instead")
     args = ap.parse_args()
     rows = max(100, min(args.rows, 500_000))
     url, datadir = args.postgres, None
-    if url is None:
+    scratch = tempfile.TemporaryDirectory() if args.sqlite else None
+    if scratch is not None:
+        url = f"sqlite:///{scratch.name}/bench.db"
+    elif url is None:
         port = 20000 + os.getpid() % 20000
         started = subprocess.run(["bash", str(ROOT / "scripts" / "start-postgres.sh"),
                                   str(port)], capture_output=True, text=True, check=True)
@@ -171,7 +181,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = make_project(Path(tmp))
-            print(f"{rows:,} rows per run, memory sender, {args.batch} per batch, PostgreSQL")
+            kind = "SQLite" if scratch is not None else "PostgreSQL"
+            print(f"{rows:,} rows per run, memory sender, {args.batch} per batch, {kind}")
             for n in [int(w) for w in args.workers.split(",")]:
                 reset_and_import(cfg, url, rows)
                 r = run_fleet(cfg, url, datadir, n, args.batch)
@@ -183,6 +194,8 @@ def main() -> None:
                       f"{pg_us:4.0f} us/row ({ceiling}); split {r['per_worker']}")
                 print(json.dumps({"workers": n, **r}), file=sys.stderr)
     finally:
+        if scratch is not None:
+            scratch.cleanup()
         if args.postgres is None and datadir is not None:
             subprocess.run(["bash", str(ROOT / "scripts" / "start-postgres.sh"), "--stop",
                             str(datadir.parent)], capture_output=True, check=False)

@@ -8,12 +8,15 @@ commits implicitly around DDL, so transactions are begun by hand here:
 that is what makes migrations all-or-nothing. A connection carrying the
 execution option ``immediate=True`` begins with ``BEGIN IMMEDIATE`` so a
 writer takes the write lock up front instead of failing on upgrade.
+``hot_transaction`` is the same for the ledger's per-batch writes, begun and
+committed on the SQLite driver (a third of the cost per transaction).
 
 ``postgresql://`` and ``postgres://`` URLs are routed to psycopg 3.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +35,12 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from pbtp_mailer.errors import StoreError
 
-__all__ = ["open_engine", "safe_url", "write_transaction", "insert_ignore", "bulk_insert",
-           "in_chunk_size", "key_in"]
+__all__ = ["open_engine", "safe_url", "write_transaction", "hot_transaction", "insert_ignore",
+           "bulk_insert", "in_chunk_size", "key_in"]
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -96,6 +99,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+            return  # begun on the driver by hot_transaction: SQLAlchemy joins it
         immediate = conn.get_execution_options().get("immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -107,6 +112,40 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(immediate=True)
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def hot_transaction(engine: Engine) -> Iterator[Connection]:
+    """``write_transaction`` for the ledger's few statements per batch, thousands a minute.
+
+    On SQLite ``BEGIN IMMEDIATE`` and the commit go straight to the driver:
+    SQLAlchemy's transaction costs ~35 us of CPU per batch, as much as the
+    batch's own statements. Anything executed through SQLAlchemy inside (the
+    rare paths: a suppression, a heartbeat) joins the driver's transaction.
+    PostgreSQL: ``write_transaction``."""
+    if engine.dialect.name != "sqlite":
+        with write_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # wrapped as SQLAlchemy would (the CLI's translation)
+            raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from None
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            if raw.in_transaction:
+                raw.rollback()
+            raise
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            raw.commit()
 
 
 def insert_ignore(conn: Connection, table: Table, *keys: str) -> Insert:

@@ -18,7 +18,7 @@ from pbtp_mailer.store import ledger_schema as _ledger
 from pbtp_mailer.store.schema import metadata
 
 __all__ = ["feedback_events", "feedback_nonces", "EVENT_KINDS", "EVENT_SOURCES", "LEDGER_INDEXES",
-           "create_feedback_tables"]
+           "create_feedback_tables", "partial_provider_index"]
 
 EVENT_KINDS = ("hard", "soft", "complaint", "unsubscribe")
 EVENT_SOURCES = ("smtp", "dsn", "arf", "ses", "postmark", "sendgrid", "mailgun")
@@ -57,11 +57,23 @@ feedback_nonces = Table(
 # provider id, and an address's latest rows (the soft rule). Created by 0005.
 deliveries_message_id = Index("ix_deliveries_message_id",
                               _ledger.deliveries.c.message_id)
-deliveries_provider_id = Index("ix_deliveries_provider_id",
-                               _ledger.deliveries.c.provider_id)
+# Partial (0010): provider ids exist only once an HTTP provider answered, and a
+# delivery row is updated three times on its way (claimed, sending, sent), none
+# of them HOT: a full index took ~10% of PostgreSQL's CPU per row for NULLs.
+# ``provider_id = :v`` implies NOT NULL, so both databases use it for the lookup.
+_provider = _ledger.deliveries.c.provider_id
+deliveries_provider_id = Index("ix_deliveries_provider_id", _provider,
+                               postgresql_where=_provider.is_not(None),
+                               sqlite_where=_provider.is_not(None))
 deliveries_email_key = Index("ix_deliveries_email_key_id",
                              _ledger.deliveries.c.email_key, _ledger.deliveries.c.id)
 LEDGER_INDEXES = (deliveries_message_id, deliveries_provider_id, deliveries_email_key)
+
+
+def partial_provider_index(conn: Connection) -> None:
+    """Migration ``0010_provider_id_partial``: the provider id index without NULLs."""
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_deliveries_provider_id")
+    deliveries_provider_id.create(conn)
 
 
 def create_feedback_tables(conn: Connection) -> None:

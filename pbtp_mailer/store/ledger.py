@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
+import os
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pbtp_mailer.errors import ContentChangedError, StoreError
 from pbtp_mailer.store import ledger_sql, rate_usage, schedule_seen, suppression
 from pbtp_mailer.store import runners as runners_mod
-from pbtp_mailer.store.db import insert_ignore, write_transaction
+from pbtp_mailer.store.db import hot_transaction, insert_ignore, write_transaction
 from pbtp_mailer.store.feedback import record_smtp_failures
 from pbtp_mailer.store.ledger_questions import LedgerQuestions
 from pbtp_mailer.store.ledger_schema import deliveries, dispatches
@@ -275,7 +275,7 @@ class Ledger(LedgerQuestions):
     def reserve(self, dispatch: DispatchInfo, owner: str, n: int, *, list_id: int,
                 decisions: Sequence[Decision] = ()) -> Reservation:
         now = self.clock()
-        with write_transaction(self.engine) as conn:
+        with hot_transaction(self.engine) as conn:
             if decisions:
                 self._record(conn, decisions, now)
             self._beat(conn, owner, now)
@@ -287,11 +287,11 @@ class Ledger(LedgerQuestions):
         """Record decisions and mark ``batch`` 'sending'; returns the batch minus addresses
         suppressed since they were reserved (those become 'skipped')."""
         now = self.clock()
-        with write_transaction(self.engine) as conn:
+        with hot_transaction(self.engine) as conn:
             if decisions:
                 self._record(conn, decisions, now)
             # any unsubscribe/bounce since the rows were reserved: check this batch again
-            if batch and conn.execute(ledger_sql.HISTORY_MARK).scalar_one() != self._history_mark:
+            if batch and ledger_sql.history_mark(conn) != self._history_mark:
                 gone = suppression.suppressed_among(conn, [c.email for c in batch], list_id)
                 if gone:
                     conn.execute(ledger_sql.SKIP, [{"b_id": c.id, "b_now": now} for c in batch
@@ -309,14 +309,13 @@ class Ledger(LedgerQuestions):
     def finish(self, decisions: Sequence[Decision]) -> None:
         if decisions:
             now = self.clock()
-            with write_transaction(self.engine) as conn:
+            with hot_transaction(self.engine) as conn:
                 self._record(conn, decisions, now)
 
     def _record(self, conn: Connection, decisions: Sequence[Decision], now: dt.datetime) -> None:
-        ledger_sql.many(conn, ledger_sql.RECORD, [
-            {"b_id": o.id, "b_state": o.state, "b_code": o.code, "b_text": o.text[:2000],
-             "b_provider": o.provider_id, "b_next": o.next_attempt_at,
-             "b_sent": now if o.state == "sent" else None, "b_now": now} for o in decisions])
+        ledger_sql.record(conn, decisions, now)
+        if not any(o.suppress_as for o in decisions):  # the usual batch: sent or deferred
+            return
         for o in decisions:
             if o.suppress_as and o.email:
                 suppression.suppress(conn, o.email, o.suppress_as, now, source="dispatch")
@@ -332,7 +331,7 @@ class Ledger(LedgerQuestions):
         result = Reservation()
         if n <= 0:
             return result
-        self._history_mark = conn.execute(ledger_sql.HISTORY_MARK).scalar_one()
+        self._history_mark = ledger_sql.history_mark(conn)
         rows = ledger_sql.reserve_rows(conn, dispatch.id, now, n)
         if not rows:
             return result
@@ -341,20 +340,19 @@ class Ledger(LedgerQuestions):
             skip = [{"b_id": r.id, "b_now": now} for r in rows if r.email in suppressed]
             conn.execute(ledger_sql.SKIP, skip)
             result.skipped = len(skip)
-        params = []
-        for r in rows:
-            if r.email in suppressed:
-                continue
+            rows = [r for r in rows if r.email not in suppressed]
+        # 48 random bits per Message-ID, as secrets.token_hex(6) gave, in one system call
+        noise = os.urandom(6 * len(rows)).hex()
+        claims = []
+        for i, r in enumerate(rows):
             mid = r.message_id or \
-                f"<{dispatch.issue_id}.{r.id}.{secrets.token_hex(6)}@{self.domain}>"
-            first = aware(r.first_attempt_at) or now
-            attrs = r.attrs if isinstance(r.attrs, dict) else json.loads(r.attrs or "{}")
+                f"<{dispatch.issue_id}.{r.id}.{noise[12 * i:12 * i + 12]}@{self.domain}>"
             result.claimed.append(Claimed(
-                r.id, r.subscriber_id, r.list_id, r.email, r.name,
-                {str(k): str(v) for k, v in attrs.items()}, mid, r.attempts + 1, first))
-            params.append({"b_id": r.id, "b_mid": mid, "b_owner": owner, "b_now": now})
-        if params:
-            ledger_sql.many(conn, ledger_sql.CLAIM, params)
+                r.id, r.subscriber_id, r.list_id, r.email, r.name, _attrs(r.attrs), mid,
+                r.attempts + 1, aware(r.first_attempt_at) or now))
+            claims.append((mid, r.id))
+        if claims:
+            ledger_sql.claim(conn, owner, claims, now)
         return result
 
     def release(self, claimed: Sequence[Claimed], text: str) -> None:
@@ -415,3 +413,11 @@ class Ledger(LedgerQuestions):
                 deliveries.c.dispatch_id == dispatch_id, deliveries.c.state == "rejected")
                 .values(state="pending", claimed_by=None, updated_at=now))
         return int(done.rowcount or 0)
+
+
+def _attrs(value: Any) -> dict[str, str]:
+    """A subscriber's attributes as text (most have none: no JSON to parse then)."""
+    if not value or value == "{}":
+        return {}
+    attrs = value if isinstance(value, dict) else json.loads(value)
+    return {str(k): str(v) for k, v in attrs.items()}

@@ -120,6 +120,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0006_subscribe", create_tables(*_subscribe_schema.SUBSCRIBE_TABLES)),
     Migration("0007_headers_hash", add_column("dispatches", "headers_hash")),
     Migration("0009_workers", create_tables("rate_buckets", "workers")),
+    Migration("0010_provider_id_partial", _feedback_schema.partial_provider_index),
 ]
 
 
