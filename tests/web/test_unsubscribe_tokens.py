@@ -80,3 +80,18 @@ def test_tokens_reveal_no_ids():
         assert sid.to_bytes(4, "big") not in raw and (7).to_bytes(4, "big") not in raw
         assert read_token(secret, tok) == (sid, 7)
     assert len({t[:8] for t in tokens}) == len(tokens)
+
+
+@pytest.mark.parametrize("length", [1, 16, 32, 63, 64, 65, 100, 200])
+def test_pre_keyed_hmac_is_hmac_sha256(length):
+    """Tokens use HMAC-SHA256 from hashes keyed once per secret (speed); it must be the
+    standard HMAC for every key length, short, block-sized and longer than a block."""
+    import hashlib
+    import hmac as std_hmac
+
+    from pbtp_mailer.tokens import _hmac
+
+    secret = bytes((i * 37 + length) % 256 for i in range(length))
+    for data in (b"", b"pbtp-mailer/unsubscribe/v1\0" + b"\x00\x00\x30\x39\x00\x00\x00\x01",
+                 b"x" * 200):
+        assert _hmac(secret, data) == std_hmac.new(secret, data, hashlib.sha256).digest()
