@@ -17,7 +17,8 @@ import datetime as dt
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, DateTime, bindparam, func, inspect, literal, select, update
@@ -415,9 +416,23 @@ class Ledger(LedgerQuestions):
         return int(done.rowcount or 0)
 
 
-def _attrs(value: Any) -> dict[str, str]:
-    """A subscriber's attributes as text (most have none: no JSON to parse then)."""
+def _attrs(value: Any) -> Mapping[str, str]:
+    """A subscriber's attributes as text (most have none: no JSON to parse then). Lists
+    repeat the same few attribute sets (an institution, a role): the same stored JSON is
+    parsed once, and its rows share one read-only mapping."""
     if not value or value == "{}":
-        return {}
-    attrs = value if isinstance(value, dict) else json.loads(value)
-    return {str(k): str(v) for k, v in attrs.items()}
+        return _NO_ATTRS
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    parsed = _PARSED_ATTRS.get(value)
+    if parsed is None:
+        parsed = MappingProxyType({str(k): str(v) for k, v in json.loads(value).items()})
+        if len(_PARSED_ATTRS) >= 4096:
+            _PARSED_ATTRS.clear()
+        _PARSED_ATTRS[value] = parsed
+    return parsed
+
+
+_NO_ATTRS: Mapping[str, str] = MappingProxyType({})
+#: stored attribute JSON -> its parsed, read-only mapping (bounded)
+_PARSED_ATTRS: dict[str, Mapping[str, str]] = {}

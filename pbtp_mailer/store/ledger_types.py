@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["DispatchInfo", "Claimed", "Decision", "Reservation", "PauseReason", "content_hash"]
@@ -69,7 +70,7 @@ class Claimed:
     list_id: int
     email: str
     name: str | None
-    attrs: dict[str, str]
+    attrs: Mapping[str, str]  # read-only: rows with the same attributes share one
     message_id: str
     attempts: int
     first_attempt_at: dt.datetime
