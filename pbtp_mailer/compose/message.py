@@ -113,9 +113,8 @@ def _qp_value(value: str) -> bytes:
         return value.encode("ascii") + b"=\r\n"
     if _QP_WORD.match(value):  # a long URL: soft breaks every 73 characters
         raw = value.encode("ascii")
-        lines = [raw[i:i + 73] for i in range(0, len(raw), 73)]
-        if not any(line[:1] == b"." for line in lines):
-            return b"=\r\n".join(lines) + b"=\r\n"
+        if raw[:1] != b"." and b"." not in raw[73::73]:  # no line would start with "."
+            return b"=\r\n".join([raw[i:i + 73] for i in range(0, len(raw), 73)]) + b"=\r\n"
     return _qp_piece(value)
 
 
@@ -238,7 +237,7 @@ class MessageTemplate:
         self._close = b"\r\n--" + b + b"--\r\n"
         self._body = _Body([(self._open_text, self.text), (self._open_html, self.html)],
                            self._close)
-        self._date: tuple[dt.datetime | None, bytes] = (None, b"")
+        self._date: tuple[object, bytes] = (None, b"")
 
     def values(self, p: Personal) -> dict[str, str]:
         values = {"email": p.email, "name": p.name or "", "unsubscribe_url": p.unsubscribe_url,
@@ -270,14 +269,14 @@ class MessageTemplate:
         return self._careful_headers(p, msgid)
 
     def _date_line(self, date: dt.datetime | None) -> bytes:
-        """``Date:`` for ``date`` (now when None); the dispatcher passes one time for a run
-        of messages, so the line is formatted once for all of them."""
-        if date is None:
-            return f"Date: {format_datetime(dt.datetime.now(dt.UTC))}\r\n".encode("ascii")
+        """``Date:`` for ``date`` (now when None), to the second: formatted once per second
+        of the run, not per message."""
+        date = date or dt.datetime.now(dt.UTC)
+        second = (date.timestamp() // 1, date.utcoffset())
         last, line = self._date
-        if date is not last:
+        if second != last:
             line = f"Date: {format_datetime(date)}\r\n".encode("ascii")
-            self._date = (date, line)
+            self._date = (second, line)
         return line
 
     def _careful_headers(self, p: Personal, msgid: str) -> bytes:
