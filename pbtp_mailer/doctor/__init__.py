@@ -13,8 +13,9 @@ checks at start-up.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pbtp_mailer.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pbtp_mailer.doctor.gate import gate_dispatch, review_warnings
@@ -31,12 +32,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 __all__ = [
     "Check",

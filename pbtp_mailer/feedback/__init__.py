@@ -14,10 +14,11 @@ the package's ``ingest`` stays the function when the submodule loads.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from pbtp_mailer.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pbtp_mailer.feedback.events import KINDS, SOURCES, FeedbackEvent, Ignored
@@ -36,12 +37,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
 
 
 class _Package(types.ModuleType):
