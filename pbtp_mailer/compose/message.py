@@ -156,6 +156,16 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]{1,60}")
 _HEADER_CAREFUL = re.compile(r"[\r\n\x00]|=\?")
 
 
+def _list_unsubscribe(url: str, mailto: str | None) -> bytes:
+    """``List-Unsubscribe:`` (values already checked): the https URL first (RFC 8058), then
+    the mailto one, on a continuation line when both do not fit in 78 columns."""
+    unsub = f"<{url}>"
+    if mailto:
+        sep = ", " if 18 + len(unsub) + 4 + len(mailto) <= 78 else ",\r\n "
+        unsub = f"{unsub}{sep}<{mailto}>"
+    return f"List-Unsubscribe: {unsub}\r\n".encode("ascii")
+
+
 class _Body:
     """Both parts as one run: ``statics[0] value[0] statics[1] ... statics[-1]``, where
     ``keys[i]`` names the value (slot, escaped for HTML or not). A message is the
@@ -259,13 +269,9 @@ class MessageTemplate:
                 and not _HEADER_CAREFUL.search(f"{email} {name} {msgid} {url} {mailto}")):
             to = f"{name} <{email}>" if name else email
             if len(to) <= 74:  # the common copy: nothing to fold, nothing to check further
-                unsub = f"<{url}>"
-                if mailto:
-                    sep = ", " if 18 + len(unsub) + 4 + len(mailto) <= 78 else ",\r\n "
-                    unsub = f"{unsub}{sep}<{mailto}>"
                 return b"".join((self._date_line(p.date), (
                     f"To: {to}\r\nMessage-ID: {msgid}\r\n").encode("ascii"), self._static_head,
-                    f"List-Unsubscribe: {unsub}\r\n".encode("ascii"), self._content_type))
+                    _list_unsubscribe(url, mailto), self._content_type))
         return self._careful_headers(p, msgid)
 
     def _date_line(self, date: dt.datetime | None) -> bytes:
@@ -298,16 +304,12 @@ class MessageTemplate:
         else:
             to_line = f"To: {p.email}\r\n".encode("ascii")
         check_header_value("Message-ID", msgid)
-        unsub = f"<{p.unsubscribe_url}>"
-        check_header_value("List-Unsubscribe", unsub)
+        check_header_value("List-Unsubscribe", f"<{p.unsubscribe_url}>")
         if p.unsubscribe_mailto:
             check_header_value("List-Unsubscribe", p.unsubscribe_mailto)
-            mailto = f"<{p.unsubscribe_mailto}>"
-            sep = ", " if 18 + len(unsub) + 2 + len(mailto) <= 78 else ",\r\n "
-            unsub = f"{unsub}{sep}{mailto}"
         return (self._date_line(p.date) + to_line
                 + f"Message-ID: {msgid}\r\n".encode("ascii") + self._static_head
-                + f"List-Unsubscribe: {unsub}\r\n".encode("ascii") + self._content_type)
+                + _list_unsubscribe(p.unsubscribe_url, p.unsubscribe_mailto) + self._content_type)
 
     def render(self, p: Personal) -> bytes:
         """The complete RFC 5322 message for one recipient."""
