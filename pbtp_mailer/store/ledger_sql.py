@@ -35,11 +35,10 @@ def sql(statement: str, *datetimes: str) -> Any:
 
 
 class BatchStatement:
-    """A per-batch statement: SQLAlchemy ``text()`` and its ``qmark`` twin for sqlite3,
-    with ``keys`` in parameter order."""
+    """A per-batch statement for sqlite3's driver: its ``qmark`` form, with ``keys`` (the
+    named parameters) in the order of the tuples passed to it."""
 
-    def __init__(self, statement: str, *datetimes: str) -> None:
-        self.text = sql(statement, *datetimes)
+    def __init__(self, statement: str) -> None:
         self.keys = re.findall(r":(b_\w+)", statement)
         self.qmark = re.sub(r":b_\w+", "?", statement)
 
@@ -51,15 +50,9 @@ def _sqlite_time(value: Any) -> Any:
     return value
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _time_param(conn: Connection) -> Callable[[Any], Any]:
-    """How this driver takes a datetime parameter; on SQLite each distinct value of
-    a batch (they share a few timestamps) is formatted once."""
-    if conn.dialect.name != "sqlite":
-        return _same
+def _time_param() -> Callable[[Any], Any]:
+    """A datetime parameter for sqlite3, each distinct value of a batch (they share a few
+    timestamps) formatted once."""
     seen: dict[Any, Any] = {None: None}
 
     def stored(value: Any) -> Any:
@@ -107,7 +100,7 @@ def record(conn: Connection, decisions: Sequence[Any], now: dt.datetime) -> None
              "sent": stamp if o.state == "sent" else None} for o in decisions]),
             _int_array(o.id for o in decisions))
         return
-    when = _time_param(conn)
+    when = _time_param()
     stamp = when(now)
     _run_many(conn, RECORD, [
         (o.state, o.code, o.text[:2000], o.provider_id, when(o.next_attempt_at),
@@ -121,7 +114,7 @@ def claim(conn: Connection, owner: str, rows: list[tuple[str, int]], now: dt.dat
             {"id": row_id, "mid": mid} for mid, row_id in rows]),
             _int_array(row_id for _, row_id in rows))
         return
-    stamp = _time_param(conn)(now)
+    stamp = _time_param()(now)
     _run_many(conn, CLAIM, [(owner, mid, stamp, row_id) for mid, row_id in rows])
 
 
@@ -185,20 +178,20 @@ RESERVE_SQL = (
 PENDING_SQL = RESERVE_SQL + "d.state = 'pending' ORDER BY d.id LIMIT :b_n"
 DUE_SQL = (RESERVE_SQL + "d.state = 'deferred' AND d.next_attempt_at <= :b_now "
             "ORDER BY d.id LIMIT :b_n")
-RESERVE = (BatchStatement(PENDING_SQL), BatchStatement(DUE_SQL, "b_now"))
+RESERVE = (BatchStatement(PENDING_SQL), BatchStatement(DUE_SQL))
 RESERVE_PG = tuple(
     sql(q + " FOR UPDATE OF d SKIP LOCKED", *(["b_now"] if ":b_now" in q else []))
     .columns(first_attempt_at=DateTime(timezone=True)) for q in (PENDING_SQL, DUE_SQL))
 RECORD = BatchStatement(
     "UPDATE deliveries SET state = :b_state, last_code = :b_code, last_text = :b_text, "
     "provider_id = :b_provider, next_attempt_at = :b_next, sent_at = :b_sent, "
-    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_next", "b_sent", "b_now")
+    "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id")
 # Only a row still 'claimed' by this owner: after a worker lost its lease (the others
 # took its claims over) it must not put a row on the wire that may be another's now.
 MARK_SENDING = BatchStatement(
     "UPDATE deliveries SET state = 'sending', attempts = :b_att, "
     "first_attempt_at = :b_first, updated_at = :b_now "
-    "WHERE id = :b_id AND state = 'claimed' AND claimed_by = :b_owner", "b_first", "b_now")
+    "WHERE id = :b_id AND state = 'claimed' AND claimed_by = :b_owner")
 STILL_SENDING = "SELECT id FROM deliveries WHERE state = 'sending' AND claimed_by = ? AND id IN "
 
 
@@ -214,7 +207,7 @@ def mark_sending(conn: Connection, owner: str, batch: list[Any], now: dt.datetim
             {"id": c.id, "att": c.attempts, "first": _iso(c.first_attempt_at)} for c in batch]),
             _int_array(ids), owner)
     else:
-        when = _time_param(conn)
+        when = _time_param()
         stamp = when(now)
         changed = _run_many(conn, MARK_SENDING, [
             (c.attempts, when(c.first_attempt_at), stamp, c.id, owner) for c in batch])
@@ -252,7 +245,7 @@ CLAIM_PG = (
     "WHERE d.id = ANY(%s::int[]) AND d.id = v.id")
 CLAIM = BatchStatement(
     "UPDATE deliveries SET state = 'claimed', claimed_by = :b_owner, message_id = :b_mid, "
-    "updated_at = :b_now WHERE id = :b_id", "b_now")
+    "updated_at = :b_now WHERE id = :b_id")
 SKIP = sql(
     "UPDATE deliveries SET state = 'skipped', last_text = 'suppressed at send time', "
     "claimed_by = NULL, updated_at = :b_now WHERE id = :b_id", "b_now")
@@ -262,8 +255,3 @@ RELEASE = sql(
 RELEASE_DEAD = sql(
     "UPDATE deliveries SET state = 'pending', claimed_by = NULL, last_text = :b_text, "
     "updated_at = :b_now WHERE id = :b_id AND state = 'claimed'", "b_now")
-# the parameter order of the tuples record(), claim() and mark_sending() build
-assert RECORD.keys == ["b_state", "b_code", "b_text", "b_provider", "b_next", "b_sent", "b_now",
-                       "b_id"]
-assert CLAIM.keys == ["b_owner", "b_mid", "b_now", "b_id"]
-assert MARK_SENDING.keys == ["b_att", "b_first", "b_now", "b_id", "b_owner"]
